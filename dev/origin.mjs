@@ -1,0 +1,219 @@
+// Portico demo origin: a real HTTP server on 127.0.0.1 standing in for a
+// customer's origin in local development and the end-to-end suite.
+//
+//   node dev/origin.mjs --port 9001 [--host 127.0.0.1]
+//
+// Endpoints
+//   GET /bytes?n=N               N bytes, byte i = i % 251, streamed with content-length
+//   GET /redirect?to=URL&status=302
+//   GET /cookies                 two separate Set-Cookie headers
+//   GET /slow?ms=N               waits N ms before sending headers (then echoes)
+//   GET /status/<code>           that status, body "status <code>"
+//   GET /hop                     echo, plus x-origin-saw-* headers for hop-by-hop checks
+//   ANY /with-headers?k=v&...    echo, with every query parameter set as a response header
+//   anything else                JSON echo of the request (body hashed while streaming)
+import http from "node:http";
+import crypto from "node:crypto";
+import { pathToFileURL } from "node:url";
+
+const PATTERN_PERIOD = 251;
+const CHUNK = 64 * 1024;
+// One period-aligned block: CHUNK rounded up to a multiple of 251 so that every
+// chunk we write starts at pattern offset 0 except possibly the tail.
+const BLOCK_LEN = Math.ceil(CHUNK / PATTERN_PERIOD) * PATTERN_PERIOD;
+const BLOCK = Buffer.alloc(BLOCK_LEN);
+for (let i = 0; i < BLOCK_LEN; i++) BLOCK[i] = i % PATTERN_PERIOD;
+
+/** The deterministic /bytes pattern (exported so tests can hash it locally). */
+export function patternChunk(offset, len) {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = (offset + i) % PATTERN_PERIOD;
+  return b;
+}
+
+/** sha256 hex of the first n bytes of the pattern, computed without a big buffer. */
+export function patternSha256(n) {
+  const h = crypto.createHash("sha256");
+  let left = n;
+  while (left > 0) {
+    const take = Math.min(left, BLOCK_LEN);
+    h.update(take === BLOCK_LEN ? BLOCK : BLOCK.subarray(0, take));
+    left -= take;
+  }
+  return h.digest("hex");
+}
+
+function sendJson(res, status, obj, extraHeaders = {}) {
+  const body = Buffer.from(JSON.stringify(obj));
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": body.length,
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+function lowerHeaders(req) {
+  // req.headers is already lowercased; duplicates (other than set-cookie) are
+  // joined with ", " by Node. Keep it a plain object.
+  const out = {};
+  for (const [k, v] of Object.entries(req.headers)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  return out;
+}
+
+function echo(req, res, url, extraHeaders = {}) {
+  const hash = crypto.createHash("sha256");
+  let bytes = 0;
+  req.on("data", (chunk) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  req.on("end", () => {
+    sendJson(
+      res,
+      200,
+      {
+        origin: "demo-origin",
+        method: req.method,
+        path: url.pathname,
+        query: url.search.startsWith("?") ? url.search.slice(1) : url.search,
+        url: req.url,
+        headers: lowerHeaders(req),
+        bodyBytes: bytes,
+        bodySha256: hash.digest("hex"),
+      },
+      extraHeaders,
+    );
+  });
+  req.on("error", () => res.destroy());
+}
+
+function streamBytes(req, res, n) {
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "content-length": String(n),
+  });
+  if (req.method === "HEAD" || n === 0) return res.end();
+  let sent = 0;
+  const pump = () => {
+    while (sent < n) {
+      const take = Math.min(n - sent, BLOCK_LEN);
+      const ok = res.write(take === BLOCK_LEN ? BLOCK : BLOCK.subarray(0, take));
+      sent += take;
+      if (!ok) return res.once("drain", pump);
+    }
+    res.end();
+  };
+  res.on("close", () => { sent = n; });
+  pump();
+}
+
+function handler(req, res) {
+  // Parse the raw target without normalising it away: keep the raw query string.
+  let url;
+  try {
+    url = new URL(req.url, "http://origin.local");
+  } catch {
+    url = { pathname: req.url, search: "", searchParams: new URLSearchParams() };
+  }
+  const p = url.pathname;
+  const q = url.searchParams;
+
+  if (p === "/bytes" && (req.method === "GET" || req.method === "HEAD")) {
+    const n = Number.parseInt(q.get("n") ?? "0", 10);
+    if (!Number.isFinite(n) || n < 0) return sendJson(res, 400, { error: "bad n" });
+    req.resume();
+    return streamBytes(req, res, n);
+  }
+  if (p === "/redirect") {
+    req.resume();
+    const status = Number.parseInt(q.get("status") ?? "302", 10) || 302;
+    res.writeHead(status, { location: q.get("to") ?? "/", "content-length": "0" });
+    return res.end();
+  }
+  if (p === "/cookies") {
+    req.resume();
+    res.setHeader("set-cookie", [
+      "a=1; Domain=127.0.0.1; Path=/; HttpOnly",
+      "b=2; Path=/x; Domain=127.0.0.1; Secure; SameSite=Lax",
+    ]);
+    res.setHeader("content-type", "text/plain");
+    return res.end("cookies");
+  }
+  if (p === "/slow") {
+    const ms = Math.min(Number.parseInt(q.get("ms") ?? "1000", 10) || 0, 120_000);
+    const t = setTimeout(() => echo(req, res, url), ms);
+    res.on("close", () => clearTimeout(t));
+    return;
+  }
+  const m = /^\/status\/(\d{3})$/.exec(p);
+  if (m) {
+    req.resume();
+    const code = Number(m[1]);
+    const body = code === 204 || code === 304 ? "" : `status ${code}`;
+    res.writeHead(code, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
+    return res.end(body);
+  }
+  if (p === "/hop") {
+    const h = req.headers;
+    return echo(req, res, url, {
+      "x-origin-saw-connection": h["connection"] ?? "",
+      "x-origin-saw-keep-alive": h["keep-alive"] ?? "",
+      "x-origin-saw-te": h["te"] ?? "",
+      "x-origin-saw-upgrade": h["upgrade"] ?? "",
+      "x-origin-saw-proxy-authorization": h["proxy-authorization"] ?? "",
+    });
+  }
+  if (p === "/with-headers") {
+    const extra = {};
+    for (const [k, v] of q) {
+      if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) extra[k] = k in extra ? [].concat(extra[k], v) : v;
+    }
+    return echo(req, res, url, extra);
+  }
+  return echo(req, res, url);
+}
+
+export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
+  const server = http.createServer(handler);
+  server.keepAliveTimeout = 5000;
+  server.requestTimeout = 0; // large uploads
+  server.headersTimeout = 60_000;
+  server.maxHeaderSize = 256 * 1024;
+  const sockets = new Set();
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      const addr = server.address();
+      resolve({
+        url: `http://${host}:${addr.port}`,
+        port: addr.port,
+        server,
+        close: () =>
+          new Promise((r) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => r());
+          }),
+      });
+    });
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const args = process.argv.slice(2);
+  const get = (name, dflt) => {
+    const i = args.indexOf(name);
+    return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
+  };
+  const port = Number(get("--port", process.env.PORT ?? "9001"));
+  const host = get("--host", "127.0.0.1");
+  const o = await startOrigin({ port, host });
+  console.log(`demo origin listening on ${o.url}`);
+  const stop = () => o.close().then(() => process.exit(0));
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}

@@ -1,0 +1,10 @@
+//! Route selection: path patterns on a matchit index, then method, host, header and
+//! query filters in priority order.
+
+pub mod filters;
+pub mod pattern;
+pub mod table;
+
+pub use filters::{MatchSpec, MethodSet, RequestFacts};
+pub use pattern::PathPattern;
+pub use table::{RouteMatch, RouteTable};

@@ -1,0 +1,463 @@
+// End-to-end harness: the real Portico build (build/index.js + wasm) in workerd via
+// Miniflare's programmatic API, next to
+//   - a real Node HTTP origin on 127.0.0.1 (dev/origin.mjs),
+//   - the example service worker (service binding EXAMPLE_SERVICE),
+//   - the dispatch-namespace emulator (service binding DISPATCHER) and two tenant workers,
+//   - a "probe" worker with a service binding to Portico, for requests a real HTTP
+//     client cannot send (no Host header, malformed Host values),
+//   - local D1 (binding DB) with every migration in d1-migrations/ applied.
+//
+// Usage in a test file:
+//
+//   import { useHarness } from "./harness.mjs";
+//   const h = useHarness({ bindings: { PORTICO_DEBUG_HEADERS: "true" } });
+//   test("...", async () => {
+//     const { host } = await h.addHost({ routes: [{ match: { path: "/*" }, handlers: [...] }] });
+//     const res = await h.fetch("/x", { host });
+//   });
+//
+// `useHarness` registers before/after hooks in the current suite (or file) and returns
+// a proxy onto the running harness. `startHarness` is the same without hooks.
+import { after, before } from "node:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import http from "node:http";
+import net from "node:net";
+import crypto from "node:crypto";
+import { Readable } from "node:stream";
+import { Miniflare } from "miniflare";
+import { startOrigin, patternSha256, patternChunk } from "../../dev/origin.mjs";
+
+export { patternSha256, patternChunk };
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const COMPAT_DATE = "2026-07-01";
+export const DEFAULT_SCRIPTS = {
+  "tenant-acme": "SCRIPT_ACME",
+  "tenant-globex": "SCRIPT_GLOBEX",
+  "host-globex.localhost": "SCRIPT_GLOBEX",
+};
+
+const PROBE_SCRIPT = `
+// Sends one request to Portico through a service binding, exactly as described by
+// the JSON body it receives. A real HTTP client always sends a well-formed Host; a
+// service-binding fetch sends only the headers we give it.
+export default {
+  async fetch(request, env) {
+    const spec = await request.json();
+    const headers = new Headers();
+    for (const [k, v] of spec.headers ?? []) headers.append(k, v);
+    try {
+      const res = await env.PORTICO.fetch(spec.url, {
+        method: spec.method ?? "GET",
+        headers,
+        body: spec.body ?? undefined,
+        redirect: "manual",
+      });
+      return new Response(res.body, res);
+    } catch (e) {
+      return new Response("probe: portico fetch threw: " + (e && e.stack || e), {
+        status: 599,
+        headers: { "x-probe-error": "1" },
+      });
+    }
+  },
+};
+`;
+
+let uniqCounter = 0;
+/** A short unique token for ids and host names (unique within this process). */
+export function uniq(prefix = "t") {
+  uniqCounter += 1;
+  return `${prefix}${process.pid.toString(36)}${uniqCounter.toString(36)}`;
+}
+
+/** Split a SQL script into statements (quotes and comments respected). */
+export function splitSql(sql) {
+  const out = [];
+  let cur = "";
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i];
+    const n = sql[i + 1];
+    if (c === "-" && n === "-") {
+      const end = sql.indexOf("\n", i);
+      i = end < 0 ? sql.length : end + 1;
+      cur += "\n";
+      continue;
+    }
+    if (c === "/" && n === "*") {
+      const end = sql.indexOf("*/", i + 2);
+      i = end < 0 ? sql.length : end + 2;
+      cur += " ";
+      continue;
+    }
+    if (c === "'" || c === '"' || c === "`") {
+      let j = i + 1;
+      for (;;) {
+        if (j >= sql.length) break;
+        if (sql[j] === c) {
+          if (sql[j + 1] === c) { j += 2; continue; }
+          break;
+        }
+        j += 1;
+      }
+      cur += sql.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (c === ";") {
+      if (cur.trim()) out.push(cur.trim());
+      cur = "";
+      i += 1;
+      continue;
+    }
+    cur += c;
+    i += 1;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+function buildHeaders(rawHeaders) {
+  const h = new Headers();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    try {
+      h.append(rawHeaders[i], rawHeaders[i + 1]);
+    } catch {
+      // a header value Headers refuses (should not happen with workerd); skip
+    }
+  }
+  return h;
+}
+
+/**
+ * Low-level HTTP request to host:port with full control over headers (Node's fetch
+ * silently replaces Host). Resolves with the Node IncomingMessage once headers arrive.
+ */
+export function rawHttpRequest({ port, hostname = "127.0.0.1", path, method = "GET", headers = {}, body, setHost = true, timeoutMs = 120_000 }) {
+  return new Promise((resolvePromise, reject) => {
+    const req = http.request(
+      { host: hostname, port, path, method, headers, setHost, agent: false },
+      (res) => resolvePromise(res),
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs} ms`)));
+    req.on("error", reject);
+    if (body === undefined || body === null) {
+      req.end();
+    } else if (typeof body === "string" || body instanceof Uint8Array) {
+      req.end(body);
+    } else if (body instanceof Readable) {
+      body.on("error", (e) => req.destroy(e));
+      body.pipe(req);
+    } else if (typeof body[Symbol.asyncIterator] === "function") {
+      Readable.from(body).pipe(req);
+    } else {
+      req.end(String(body));
+    }
+  });
+}
+
+/** Send a raw HTTP/1.1 message over a socket; resolves with the raw response text. */
+export function rawSocketRequest(port, message, { timeoutMs = 5000 } = {}) {
+  return new Promise((resolvePromise) => {
+    const sock = net.connect(port, "127.0.0.1", () => sock.write(message));
+    let data = "";
+    const done = () => { clearTimeout(t); sock.destroy(); resolvePromise(data); };
+    const t = setTimeout(done, timeoutMs);
+    sock.on("data", (d) => {
+      data += d.toString("latin1");
+      // stop as soon as a full response with content-length has arrived
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(data);
+      const headEnd = data.indexOf("\r\n\r\n");
+      if (m && headEnd >= 0 && data.length >= headEnd + 4 + Number(m[1])) done();
+    });
+    sock.on("end", done);
+    sock.on("error", done);
+  });
+}
+
+/** Parse the status line of a raw HTTP response. */
+export function rawStatus(text) {
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+export async function sha256OfStream(stream) {
+  const h = crypto.createHash("sha256");
+  let n = 0;
+  for await (const chunk of stream) {
+    n += chunk.length;
+    h.update(chunk);
+  }
+  return { sha256: h.digest("hex"), bytes: n };
+}
+
+export function parseStats(res) {
+  const raw = res.headers.get("x-portico-stats");
+  if (raw === null) return null;
+  const out = {};
+  for (const part of raw.split(",")) {
+    const [k, v] = part.split("=");
+    if (k) out[k.trim()] = Number(v);
+  }
+  return out;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Start everything. Options:
+ *   bindings            vars for the portico worker; an object or ({ origin }) => object
+ *   portico             override the worker under test: { script } (JS module source)
+ *                       or { scriptPath, modulesRoot }; default is the Rust build.
+ *   porticoOptions      extra Miniflare worker options merged into the portico worker
+ *   dispatcherScripts   SCRIPTS table of the dispatcher emulator
+ *   migrate             apply d1-migrations/ (default true)
+ */
+export async function startHarness(opts = {}) {
+  const origin = await startOrigin({ port: 0 });
+  let mf;
+  try {
+    const bindings = typeof opts.bindings === "function" ? opts.bindings({ origin }) : { ...(opts.bindings ?? {}) };
+
+    let porticoCode;
+    if (opts.portico?.script) {
+      porticoCode = { modules: true, script: opts.portico.script };
+    } else {
+      const scriptPath = opts.portico?.scriptPath ?? join(ROOT, "build/index.js");
+      if (!existsSync(scriptPath)) {
+        throw new Error(
+          `${scriptPath} does not exist: build the worker first (npm run build / worker-build --release)`,
+        );
+      }
+      porticoCode = {
+        modules: true,
+        scriptPath,
+        modulesRoot: opts.portico?.modulesRoot ?? dirname(scriptPath),
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      };
+    }
+
+    const w = (name, dir, extra = {}) => ({
+      name,
+      modules: true,
+      scriptPath: join(ROOT, "dev/workers", dir, "index.js"),
+      compatibilityDate: COMPAT_DATE,
+      ...extra,
+    });
+
+    mf = new Miniflare({
+      workers: [
+        {
+          name: "portico",
+          ...porticoCode,
+          compatibilityDate: COMPAT_DATE,
+          d1Databases: { DB: "portico-db" },
+          serviceBindings: {
+            EXAMPLE_SERVICE: "portico-example-service",
+            DISPATCHER: "portico-dispatcher-emulator",
+          },
+          bindings,
+          ...(opts.porticoOptions ?? {}),
+        },
+        w("portico-example-service", "example-service"),
+        w("portico-dispatcher-emulator", "dispatcher", {
+          bindings: { SCRIPTS: JSON.stringify(opts.dispatcherScripts ?? DEFAULT_SCRIPTS) },
+          serviceBindings: { SCRIPT_ACME: "portico-tenant-acme", SCRIPT_GLOBEX: "portico-tenant-globex" },
+        }),
+        w("portico-tenant-acme", "tenant-acme"),
+        w("portico-tenant-globex", "tenant-globex"),
+        {
+          name: "portico-probe",
+          modules: true,
+          script: PROBE_SCRIPT,
+          compatibilityDate: COMPAT_DATE,
+          serviceBindings: { PORTICO: "portico" },
+        },
+      ],
+    });
+    const url = await mf.ready;
+    const db = await mf.getD1Database("DB", "portico");
+
+    const exec = async (sql) => {
+      const stmts = splitSql(sql);
+      if (stmts.length) await db.batch(stmts.map((s) => db.prepare(s)));
+    };
+    if (opts.migrate !== false) {
+      const dir = join(ROOT, "d1-migrations");
+      for (const f of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+        await exec(readFileSync(join(dir, f), "utf8"));
+      }
+    }
+
+    const h = {
+      mf,
+      origin,
+      url,
+      port: Number(url.port),
+      db,
+      exec,
+      uniq,
+
+      async addTenant(id, name = id) {
+        await db.prepare("INSERT OR IGNORE INTO tenants (id, name) VALUES (?1, ?2)").bind(id, name).run();
+        return id;
+      },
+      async addDomain({ id = uniq("dom_"), tenant_id, domain }) {
+        await db.prepare("INSERT INTO domains (id, tenant_id, domain) VALUES (?1, ?2, ?3)").bind(id, tenant_id, domain).run();
+        return id;
+      },
+      async addRoute({ id = uniq("rt_"), tenant_id, custom_domain_id = null, priority = 100, match = {}, handlers, created_at }) {
+        const m = typeof match === "string" ? match : JSON.stringify(match);
+        const hs = typeof handlers === "string" ? handlers : JSON.stringify(handlers);
+        if (created_at) {
+          await db
+            .prepare("INSERT INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")
+            .bind(id, tenant_id, custom_domain_id, priority, m, hs, created_at)
+            .run();
+        } else {
+          await db
+            .prepare("INSERT INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+            .bind(id, tenant_id, custom_domain_id, priority, m, hs)
+            .run();
+        }
+        return id;
+      },
+      /**
+       * Tenant + one domain + routes scoped to that domain, in one call.
+       * Returns { host, tenant_id, domain_id, routeIds }.
+       */
+      async addHost({ host = `${uniq("h")}.test`, tenant_id = uniq("tn_"), domain_scoped = true, routes = [] } = {}) {
+        await h.addTenant(tenant_id);
+        const domain_id = await h.addDomain({ tenant_id, domain: host });
+        const routeIds = [];
+        for (const r of routes) {
+          routeIds.push(await h.addRoute({ tenant_id, custom_domain_id: domain_scoped ? domain_id : null, ...r }));
+        }
+        return { host, tenant_id, domain_id, routeIds };
+      },
+
+      /**
+       * Request to Portico over real HTTP with the given Host header. `url` is a path
+       * ("/x?y") or an absolute URL whose host is used when `host` is not given.
+       * Returns a WHATWG Response (body streamed).
+       */
+      async fetch(target, init = {}) {
+        const res = await h.request(target, init);
+        const headers = buildHeaders(res.rawHeaders);
+        const method = (init.method ?? "GET").toUpperCase();
+        const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(res.statusCode);
+        if (nullBody) res.resume();
+        const out = new Response(nullBody ? null : Readable.toWeb(res), {
+          status: res.statusCode,
+          statusText: res.statusMessage,
+          headers,
+        });
+        return out;
+      },
+      /** Same as fetch, but resolves with Node's IncomingMessage (for big bodies). */
+      request(target, init = {}) {
+        let path = target;
+        let host = init.host;
+        if (/^https?:\/\//i.test(target)) {
+          const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(target);
+          host ??= m[1];
+          path = m[2] || "/";
+        }
+        const headers = {};
+        if (init.headers) {
+          const entries = init.headers instanceof Headers || Array.isArray(init.headers)
+            ? [...init.headers]
+            : Object.entries(init.headers);
+          for (const [k, v] of entries) {
+            if (headers[k] !== undefined) headers[k] = [].concat(headers[k], v);
+            else headers[k] = v;
+          }
+        }
+        if (host !== undefined && host !== null) headers.host = host;
+        return rawHttpRequest({
+          port: h.port,
+          path,
+          method: init.method ?? "GET",
+          headers,
+          body: init.body,
+          setHost: host !== null,
+          timeoutMs: init.timeoutMs,
+        });
+      },
+      /**
+       * Request to Portico through a service binding from the probe worker. Only the
+       * headers given are sent (no automatic Host). `headers` is an object or list of
+       * pairs.
+       */
+      async probe(target, { method = "GET", headers = [], body } = {}) {
+        const pairs = Array.isArray(headers) ? headers : Object.entries(headers);
+        const probe = await mf.getWorker("portico-probe");
+        const res = await probe.fetch("http://probe.internal/", {
+          method: "POST",
+          body: JSON.stringify({ url: target, method, headers: pairs, body }),
+        });
+        return res;
+      },
+      /** Raw bytes over a socket to Portico's HTTP port. */
+      raw(message, o) {
+        return rawSocketRequest(h.port, message, o);
+      },
+
+      async dispose() {
+        await Promise.allSettled([mf.dispose(), origin.close()]);
+      },
+    };
+    return h;
+  } catch (e) {
+    await Promise.allSettled([mf?.dispose(), origin.close()]);
+    throw e;
+  }
+}
+
+/**
+ * Register before/after hooks in the current suite and return a proxy that forwards
+ * to the harness once it has started.
+ */
+export function useHarness(opts = {}) {
+  let current = null;
+  before(async () => {
+    current = await startHarness(opts);
+  });
+  after(async () => {
+    if (current) await current.dispose();
+    current = null;
+  });
+  return new Proxy(
+    {},
+    {
+      get(_t, prop) {
+        if (prop === "then") return undefined;
+        if (!current) throw new Error(`harness not started (reading ${String(prop)})`);
+        const v = current[prop];
+        return typeof v === "function" ? v.bind(current) : v;
+      },
+    },
+  );
+}
+
+/** Read a response body as JSON, with the text in the error when it is not JSON. */
+export async function json(res) {
+  const text = await res.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`expected JSON, got ${res.status}: ${text.slice(0, 500)}`);
+  }
+}
+
+/** Assert helper: a Portico error response. */
+export async function expectError(assert, res, status, code, body) {
+  const text = await res.text();
+  assert.equal(res.status, status, `status (body: ${text.slice(0, 200)}, code: ${res.headers.get("x-portico-error")})`);
+  if (code !== undefined) assert.equal(res.headers.get("x-portico-error"), code, `x-portico-error (body: ${text.slice(0, 200)})`);
+  if (body !== undefined) assert.equal(text.trim(), body);
+  return text;
+}
