@@ -11,6 +11,7 @@
 //   GET /status/<code>           that status, body "status <code>"
 //   GET /hop                     echo, plus x-origin-saw-* headers for hop-by-hop checks
 //   ANY /with-headers?k=v&...    echo, with every query parameter set as a response header
+//   GET /drip?chunks=N&ms=M      headers at once, then N small chunks M ms apart (streaming checks)
 //   anything else                JSON echo of the request (body hashed while streaming)
 import http from "node:http";
 import crypto from "node:crypto";
@@ -112,7 +113,8 @@ function handler(req, res) {
   // Parse the raw target without normalising it away: keep the raw query string.
   let url;
   try {
-    url = new URL(req.url, "http://origin.local");
+    // Prefix rather than resolve, so a path like //a//b stays a path.
+    url = new URL(req.url.startsWith("/") ? `http://origin.local${req.url}` : req.url);
   } catch {
     url = { pathname: req.url, search: "", searchParams: new URLSearchParams() };
   }
@@ -164,6 +166,21 @@ function handler(req, res) {
       "x-origin-saw-proxy-authorization": h["proxy-authorization"] ?? "",
     });
   }
+  if (p === "/drip") {
+    req.resume();
+    const chunks = Math.min(Number.parseInt(q.get("chunks") ?? "5", 10) || 0, 1000);
+    const ms = Math.min(Number.parseInt(q.get("ms") ?? "200", 10) || 0, 10_000);
+    res.writeHead(200, { "content-type": "text/plain", "cache-control": "no-store" });
+    let i = 0;
+    const tick = () => {
+      if (i >= chunks) return res.end();
+      res.write(`chunk ${i++}\n`);
+      t = setTimeout(tick, ms);
+    };
+    let t = setTimeout(tick, 0);
+    res.on("close", () => clearTimeout(t));
+    return;
+  }
   if (p === "/with-headers") {
     const extra = {};
     for (const [k, v] of q) {
@@ -175,7 +192,14 @@ function handler(req, res) {
 }
 
 export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
-  const server = http.createServer(handler);
+  // Every request seen, newest last (bounded), so tests can check that a request
+  // did or did not reach the origin: { method, url, headers }.
+  const seen = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method, url: req.url, headers: { ...req.headers } });
+    if (seen.length > 1000) seen.shift();
+    handler(req, res);
+  });
   server.keepAliveTimeout = 5000;
   server.requestTimeout = 0; // large uploads
   server.headersTimeout = 60_000;
@@ -193,6 +217,9 @@ export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
         url: `http://${host}:${addr.port}`,
         port: addr.port,
         server,
+        seen,
+        /** Requests seen whose URL contains `marker`. */
+        requestsMatching: (marker) => seen.filter((r) => r.url.includes(marker)),
         close: () =>
           new Promise((r) => {
             for (const s of sockets) s.destroy();

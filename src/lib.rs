@@ -1,6 +1,20 @@
 //! Portico: a multi-tenant, identity-aware edge proxy as one Rust Worker.
+//!
+//! Everything outside `platform` is plain Rust, tested natively with `cargo test`;
+//! `platform` is the thin layer over `worker::*` and only builds for wasm32.
 
+pub mod chain;
 pub mod config;
+pub mod error;
 pub mod host;
+pub mod host_config;
+pub mod message;
 pub mod percent;
+pub mod resolve;
 pub mod routing;
+pub mod upstream;
+
+#[cfg(target_arch = "wasm32")]
+mod platform;
+
+pub use chain::custom::{register_handler, CustomHandler};

@@ -226,7 +226,8 @@ export async function startHarness(opts = {}) {
     if (opts.portico?.script) {
       porticoCode = { modules: true, script: opts.portico.script };
     } else {
-      const scriptPath = opts.portico?.scriptPath ?? join(ROOT, "build/index.js");
+      // PORTICO_E2E_SCRIPT points the suite at another build (its directory is the modules root).
+      const scriptPath = opts.portico?.scriptPath ?? (process.env.PORTICO_E2E_SCRIPT ? resolve(process.env.PORTICO_E2E_SCRIPT) : join(ROOT, "build/index.js"));
       if (!existsSync(scriptPath)) {
         throw new Error(
           `${scriptPath} does not exist: build the worker first (npm run build / worker-build --release)`,
@@ -329,7 +330,7 @@ export async function startHarness(opts = {}) {
        * Tenant + one domain + routes scoped to that domain, in one call.
        * Returns { host, tenant_id, domain_id, routeIds }.
        */
-      async addHost({ host = `${uniq("h")}.test`, tenant_id = uniq("tn_"), domain_scoped = true, routes = [] } = {}) {
+      async addHost({ host = `${uniq("h")}.test`, tenant_id = uniq("tn"), domain_scoped = true, routes = [] } = {}) {
         await h.addTenant(tenant_id);
         const domain_id = await h.addDomain({ tenant_id, domain: host });
         const routeIds = [];

@@ -1,0 +1,245 @@
+//! Handler chains: middleware that wraps a terminal, compiled once per host version.
+//!
+//! Request phase runs middleware in order, response phase in reverse, like
+//! middleware stacks everywhere. Everything here is synchronous and pure; only the
+//! terminal's upstream call (in the platform layer) awaits.
+
+pub mod basic_auth;
+pub mod cache;
+pub mod compile;
+pub mod cookies;
+pub mod cors;
+pub mod custom;
+pub mod forwarded;
+pub mod headers;
+pub mod location;
+
+use crate::message::{HeaderAccess, SimpleResponse};
+use crate::upstream::Terminal;
+use std::rc::Rc;
+
+/// What one request looks like to handlers.
+#[derive(Debug, Clone)]
+pub struct RequestCx<'a> {
+    /// Method as sent.
+    pub method: &'a str,
+    /// The full original URL.
+    pub url: &'a str,
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// The `Host` value as received (may carry a port).
+    pub authority: &'a str,
+    /// The normalised host.
+    pub host: &'a str,
+    /// Raw (still percent-encoded) path.
+    pub path: &'a str,
+    /// Raw query without `?` (empty when none).
+    pub query: &'a str,
+    /// Tenant the host resolved to.
+    pub tenant_id: &'a str,
+    /// Custom domain id, when the source has one.
+    pub custom_domain_id: Option<&'a str>,
+    /// The domain entry that matched (may be a `*.` wildcard).
+    pub domain: &'a str,
+    /// Path parameters of the selected route.
+    pub params: &'a [(String, String)],
+}
+
+/// State carried from the request phase to the response phase of one request.
+#[derive(Debug, Default, Clone)]
+pub struct RequestState {
+    /// The request's `Origin`, read once by `cors`.
+    pub origin: Option<String>,
+}
+
+/// What a request-phase step decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on to the next handler.
+    Continue,
+    /// Answer now; later handlers and the terminal do not run.
+    Respond(SimpleResponse),
+}
+
+/// Built-in middleware kinds, plus registered custom ones.
+#[derive(Clone)]
+pub enum Middleware {
+    /// `cors`
+    Cors(cors::Cors),
+    /// `basic_auth`
+    BasicAuth(basic_auth::BasicAuth),
+    /// `headers`
+    Headers(headers::HeaderEdits),
+    /// `cache`
+    Cache(cache::CachePolicy),
+    /// `forwarded_headers`
+    Forwarded(forwarded::Forwarded),
+    /// `rewrite_cookies`
+    RewriteCookies(cookies::RewriteCookies),
+    /// `rewrite_location`
+    RewriteLocation(location::RewriteLocation),
+    /// A type registered by an embedder.
+    Custom(Rc<dyn custom::CustomHandler>),
+}
+
+impl std::fmt::Debug for Middleware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name())
+    }
+}
+
+impl Middleware {
+    /// The handler `type` as written in config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Cors(_) => "cors",
+            Self::BasicAuth(_) => "basic_auth",
+            Self::Headers(_) => "headers",
+            Self::Cache(_) => "cache",
+            Self::Forwarded(_) => "forwarded_headers",
+            Self::RewriteCookies(_) => "rewrite_cookies",
+            Self::RewriteLocation(_) => "rewrite_location",
+            Self::Custom(c) => c.type_name(),
+        }
+    }
+
+    /// Request phase: may edit the upstream request's headers or answer early.
+    pub fn on_request(
+        &self,
+        cx: &RequestCx<'_>,
+        state: &mut RequestState,
+        headers: &mut dyn HeaderAccess,
+    ) -> Flow {
+        match self {
+            Self::Cors(m) => m.on_request(cx, state, headers),
+            Self::BasicAuth(m) => m.on_request(headers),
+            Self::Headers(m) => {
+                m.on_request(headers);
+                Flow::Continue
+            }
+            Self::Forwarded(m) => {
+                m.on_request(cx, headers);
+                Flow::Continue
+            }
+            Self::Custom(m) => m.on_request(cx, headers),
+            Self::Cache(_) | Self::RewriteCookies(_) | Self::RewriteLocation(_) => Flow::Continue,
+        }
+    }
+
+    /// Response phase: edits the response headers on the way back.
+    pub fn on_response(
+        &self,
+        cx: &RequestCx<'_>,
+        state: &RequestState,
+        status: u16,
+        headers: &mut dyn HeaderAccess,
+    ) {
+        match self {
+            Self::Cors(m) => m.on_response(state, headers),
+            Self::Headers(m) => m.on_response(headers),
+            Self::Cache(m) => m.on_response(status, headers),
+            Self::RewriteCookies(m) => m.on_response(cx, headers),
+            Self::RewriteLocation(m) => m.on_response(cx, status, headers),
+            Self::Custom(m) => m.on_response(cx, status, headers),
+            Self::BasicAuth(_) | Self::Forwarded(_) => {}
+        }
+    }
+
+    /// Whether this middleware does anything in the response phase (lets the
+    /// platform skip copying immutable upstream headers when nothing will change).
+    pub fn touches_response(&self) -> bool {
+        match self {
+            Self::Cors(_)
+            | Self::Headers(_)
+            | Self::Cache(_)
+            | Self::RewriteCookies(_)
+            | Self::RewriteLocation(_)
+            | Self::Custom(_) => true,
+            Self::BasicAuth(_) | Self::Forwarded(_) => false,
+        }
+    }
+}
+
+/// A compiled handler list: middleware in order, then one terminal.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Middleware, `forwarded_headers` first unless the route placed it.
+    pub middleware: Vec<Middleware>,
+    /// What produces the response.
+    pub terminal: Terminal,
+}
+
+/// Result of the request phase of a chain.
+#[derive(Debug)]
+pub struct RequestOutcome {
+    /// How many middleware ran (the response phase runs these in reverse).
+    pub ran: usize,
+    /// An early answer from middleware, if any.
+    pub early: Option<SimpleResponse>,
+}
+
+impl Chain {
+    /// Runs the request phase over the upstream request's headers.
+    pub fn on_request(
+        &self,
+        cx: &RequestCx<'_>,
+        state: &mut RequestState,
+        headers: &mut dyn HeaderAccess,
+    ) -> RequestOutcome {
+        for (i, m) in self.middleware.iter().enumerate() {
+            if let Flow::Respond(res) = m.on_request(cx, state, headers) {
+                return RequestOutcome {
+                    ran: i,
+                    early: Some(res),
+                };
+            }
+        }
+        RequestOutcome {
+            ran: self.middleware.len(),
+            early: None,
+        }
+    }
+
+    /// Runs the response phase of the first `ran` middleware, innermost first.
+    pub fn on_response(
+        &self,
+        cx: &RequestCx<'_>,
+        state: &RequestState,
+        ran: usize,
+        status: u16,
+        headers: &mut dyn HeaderAccess,
+    ) {
+        for m in self.middleware[..ran.min(self.middleware.len())].iter().rev() {
+            m.on_response(cx, state, status, headers);
+        }
+    }
+
+    /// Whether any of the first `ran` middleware edits responses.
+    pub fn touches_response(&self, ran: usize) -> bool {
+        self.middleware[..ran.min(self.middleware.len())]
+            .iter()
+            .any(Middleware::touches_response)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A request context for handler tests.
+    use super::RequestCx;
+
+    pub(crate) fn cx() -> RequestCx<'static> {
+        RequestCx {
+            method: "GET",
+            url: "https://app.example.com/a/b?x=1",
+            scheme: "https",
+            authority: "app.example.com",
+            host: "app.example.com",
+            path: "/a/b",
+            query: "x=1",
+            tenant_id: "acme",
+            custom_domain_id: Some("dom_1"),
+            domain: "app.example.com",
+            params: &[],
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! A route: `{ id, priority, match, handlers }` compiled into a table entry.
+
+use super::diag::{field, Diagnostics};
+use super::fields::Fields;
+use crate::chain::compile::{compile_chain, Bindings};
+use crate::chain::Chain;
+use crate::host::HostPattern;
+use crate::message::is_header_name;
+use crate::routing::table::TableRoute;
+use crate::routing::{MatchSpec, MethodSet, PathPattern};
+use regex_lite::Regex;
+use serde_json::Value;
+
+/// Default route priority (lower runs first).
+pub const DEFAULT_PRIORITY: i64 = 100;
+
+/// A compiled route, before it goes into the host's table.
+#[derive(Debug)]
+pub struct Route {
+    /// Route id, when the source has one.
+    pub id: String,
+    /// Priority (lower first).
+    pub priority: i64,
+    /// Creation time (ISO 8601), used to break priority ties.
+    pub created_at: String,
+    /// The handlers.
+    pub chain: Chain,
+}
+
+/// Compiles one route object at `path`.
+pub fn compile_route(
+    value: &Value,
+    path: &str,
+    bindings: Option<&dyn Bindings>,
+    diags: &mut Diagnostics,
+) -> Option<TableRoute<Route>> {
+    let start = diags.len();
+    let mut f = Fields::new(Some(value), path, diags);
+    let id = f.string("id", diags).unwrap_or_default().to_string();
+    let priority = f
+        .integer("priority", -1_000_000, 1_000_000, diags)
+        .unwrap_or(DEFAULT_PRIORITY);
+    let created_at = f.string("created_at", diags).unwrap_or_default().to_string();
+    // Accepted so that a stored route can be written back unchanged.
+    let _ = (f.raw("tenant_id"), f.raw("custom_domain_id"), f.raw("updated_at"));
+    let match_value = f.raw("match");
+    let handlers = f.raw("handlers");
+    f.finish(diags);
+    let m = compile_match(match_value, &field(path, "match"), diags);
+    let chain = compile_chain(handlers, &field(path, "handlers"), bindings, diags);
+    if diags.len() != start {
+        return None;
+    }
+    let (path_pattern, spec) = m?;
+    Some(TableRoute {
+        path: path_pattern,
+        spec,
+        payload: Route {
+            id,
+            priority,
+            created_at,
+            chain: chain?,
+        },
+    })
+}
+
+fn compile_regex(path: String, source: &str, diags: &mut Diagnostics) -> Option<Regex> {
+    if source.len() > 1024 {
+        diags.error(path, "regex must be at most 1024 characters");
+        return None;
+    }
+    match Regex::new(source) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            diags.error(path, format!("invalid regex: {e}"));
+            None
+        }
+    }
+}
+
+/// Compiles a route's `match` object.
+pub fn compile_match(
+    value: Option<&Value>,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Option<(PathPattern, MatchSpec)> {
+    let start = diags.len();
+    let mut f = Fields::new(value, path, diags);
+    let pattern = f.string("path", diags).unwrap_or("/*");
+    let pattern = match PathPattern::parse(pattern) {
+        Ok(p) => Some(p),
+        Err(m) => {
+            diags.error(f.path_of("path"), m);
+            None
+        }
+    };
+    let mut spec = MatchSpec::default();
+    if let Some(methods) = f.string_list("methods", diags) {
+        let mut names = Vec::new();
+        for (p, m) in methods {
+            if is_header_name(m) {
+                names.push(m);
+            } else {
+                diags.error(p, "must be an HTTP method name");
+            }
+        }
+        spec.methods = MethodSet::from_names(names);
+    }
+    for (p, h) in f.string_list("hosts", diags).unwrap_or_default() {
+        match HostPattern::parse(h) {
+            Ok(hp) => spec.hosts.push(hp),
+            Err(_) => diags.error(p, "must be a host name or *.example.com"),
+        }
+    }
+    for (p, name, re) in f.string_map("headers", diags).unwrap_or_default() {
+        if !is_header_name(name) {
+            diags.error(p, "is not a valid header name");
+        } else if let Some(re) = compile_regex(p, re, diags) {
+            spec.headers.push((name.to_ascii_lowercase(), re));
+        }
+    }
+    for (p, name, re) in f.string_map("query", diags).unwrap_or_default() {
+        if let Some(re) = compile_regex(p, re, diags) {
+            spec.query.push((name.to_string(), re));
+        }
+    }
+    f.finish(diags);
+    (diags.len() == start).then_some((pattern?, spec))
+}
+
+/// Sorts routes into selection order: priority, then `created_at`, then `id`
+/// (the source order breaks any remaining tie).
+pub fn sort_routes(routes: &mut [TableRoute<Route>]) {
+    routes.sort_by(|a, b| {
+        let (a, b) = (&a.payload, &b.payload);
+        a.priority
+            .cmp(&b.priority)
+            .then_with(|| a.created_at.cmp(&b.created_at))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}

@@ -1,0 +1,163 @@
+//! Data-plane errors (DESIGN.md §5): each knows its status, body and machine code.
+
+use crate::message::{HeaderAccess, SimpleResponse};
+
+/// Header carrying the machine-readable error code.
+pub const ERROR_HEADER: &str = "x-portico-error";
+
+/// Everything that can go wrong while proxying one request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    /// No `Host` (nor `X-Forwarded-Host`).
+    #[error("Missing host")]
+    MissingHost,
+    /// A `Host` that is not a host name.
+    #[error("Invalid host")]
+    InvalidHost,
+    /// No tenant owns the host.
+    #[error("Unknown host")]
+    UnknownHost,
+    /// The host's routes match nothing.
+    #[error("No matching route")]
+    NoRoute,
+    /// The host source failed and no stale copy was available.
+    #[error("host lookup failed: {0}")]
+    ResolveFailed(String),
+    /// The host source did not answer in time and no stale copy was available.
+    #[error("host lookup timed out")]
+    ResolveTimeout,
+    /// The stored configuration of this host is invalid.
+    #[error("invalid configuration for this host: {0}")]
+    HostConfigInvalid(String),
+    /// The whole static document is invalid; nothing is served.
+    #[error("configuration invalid")]
+    ConfigInvalid,
+    /// A handler (or its upstream) failed.
+    #[error("{handler} failed: {detail}")]
+    HandlerFailed {
+        /// Handler type, e.g. `http`.
+        handler: &'static str,
+        /// Log-only detail.
+        detail: String,
+    },
+    /// A handler's upstream did not answer in time.
+    #[error("{handler} timed out")]
+    HandlerTimeout {
+        /// Handler type.
+        handler: &'static str,
+    },
+    /// A handler could not run because of its own configuration at request time
+    /// (for example a script-name template that cannot be resolved).
+    #[error("{handler} misconfigured: {detail}")]
+    HandlerMisconfigured {
+        /// Handler type.
+        handler: &'static str,
+        /// Log-only detail.
+        detail: String,
+    },
+}
+
+impl ProxyError {
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MissingHost | Self::InvalidHost => 400,
+            Self::UnknownHost | Self::NoRoute => 404,
+            Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => 502,
+            Self::ConfigInvalid => 503,
+            Self::ResolveTimeout | Self::HandlerTimeout { .. } => 504,
+            Self::HandlerMisconfigured { .. } => 500,
+        }
+    }
+
+    /// The `x-portico-error` code, if this error has one.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Self::MissingHost | Self::InvalidHost | Self::UnknownHost | Self::NoRoute => None,
+            Self::ResolveFailed(_) | Self::HostConfigInvalid(_) => Some("data_plane_error".into()),
+            Self::ResolveTimeout => Some("resolve_host_timeout".into()),
+            Self::ConfigInvalid => Some("config_invalid".into()),
+            Self::HandlerFailed { handler, .. } | Self::HandlerMisconfigured { handler, .. } => {
+                Some(format!("{handler}_failed"))
+            }
+            Self::HandlerTimeout { handler } => Some(format!("{handler}_timeout")),
+        }
+    }
+
+    /// The public body: short and free of internal detail.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::MissingHost => "Missing host",
+            Self::InvalidHost => "Invalid host",
+            Self::UnknownHost => "Unknown host",
+            Self::NoRoute => "No matching route",
+            Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => {
+                "Bad gateway"
+            }
+            Self::ConfigInvalid => "Service unavailable: configuration invalid",
+            Self::ResolveTimeout | Self::HandlerTimeout { .. } => "Gateway timeout",
+            Self::HandlerMisconfigured { .. } => "Internal error",
+        }
+    }
+
+    /// Whether the error deserves a log line (operator-facing failures only).
+    pub fn should_log(&self) -> bool {
+        self.status() >= 500
+    }
+
+    /// Renders the plain-text response of DESIGN.md §5.
+    pub fn to_response(&self) -> SimpleResponse {
+        let mut res = SimpleResponse::text(self.status(), self.public_message());
+        if let Some(code) = self.code() {
+            res.headers.set(ERROR_HEADER, &code);
+        }
+        res.headers.set("cache-control", "no-store");
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_of_the_error_table() {
+        let rows: Vec<(ProxyError, u16, Option<&str>, &str)> = vec![
+            (ProxyError::MissingHost, 400, None, "Missing host"),
+            (ProxyError::UnknownHost, 404, None, "Unknown host"),
+            (ProxyError::NoRoute, 404, None, "No matching route"),
+            (ProxyError::ResolveFailed("d1".into()), 502, Some("data_plane_error"), "Bad gateway"),
+            (ProxyError::ResolveTimeout, 504, Some("resolve_host_timeout"), "Gateway timeout"),
+            (ProxyError::HostConfigInvalid("x".into()), 502, Some("data_plane_error"), "Bad gateway"),
+            (ProxyError::ConfigInvalid, 503, Some("config_invalid"), "Service unavailable: configuration invalid"),
+            (
+                ProxyError::HandlerFailed { handler: "http", detail: "refused".into() },
+                502,
+                Some("http_failed"),
+                "Bad gateway",
+            ),
+            (ProxyError::HandlerTimeout { handler: "service_binding" }, 504, Some("service_binding_timeout"), "Gateway timeout"),
+            (
+                ProxyError::HandlerMisconfigured { handler: "dispatch_namespace", detail: "x".into() },
+                500,
+                Some("dispatch_namespace_failed"),
+                "Internal error",
+            ),
+        ];
+        for (err, status, code, body) in rows {
+            let res = err.to_response();
+            assert_eq!(res.status, status, "{err:?}");
+            assert_eq!(res.headers.get(ERROR_HEADER).as_deref(), code, "{err:?}");
+            assert_eq!(res.body, body, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn public_body_never_carries_detail() {
+        let err = ProxyError::HandlerFailed {
+            handler: "http",
+            detail: "secret-token-123".into(),
+        };
+        assert!(!err.to_response().body.contains("secret"));
+    }
+}

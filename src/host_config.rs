@@ -1,0 +1,71 @@
+//! One host's configuration: the stored record (as the source returns it) and its
+//! compiled form (route table with handler chains), built once per host version.
+
+use crate::chain::compile::Bindings;
+use crate::config::diag::{index, Diagnostics};
+use crate::config::route::{compile_route, sort_routes, Route};
+use crate::routing::RouteTable;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A host as the source returns it; also what the Cache API tier stores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Custom domain id (absent for static hosts without one).
+    #[serde(default)]
+    pub custom_domain_id: Option<String>,
+    /// The domain entry that matched (may be a `*.` wildcard).
+    pub domain: String,
+    /// Route objects, as stored.
+    #[serde(default)]
+    pub routes: Vec<Value>,
+}
+
+/// A compiled host.
+#[derive(Debug)]
+pub struct HostConfig {
+    /// Owning tenant.
+    pub tenant_id: String,
+    /// Custom domain id.
+    pub custom_domain_id: Option<String>,
+    /// Matched domain entry.
+    pub domain: String,
+    /// Routes in selection order.
+    pub table: RouteTable<Route>,
+}
+
+impl HostConfig {
+    /// Compiles every route; errors carry `path` (e.g. `routes`) as prefix.
+    pub fn compile(
+        record: &HostRecord,
+        path: &str,
+        bindings: Option<&dyn Bindings>,
+        diags: &mut Diagnostics,
+    ) -> Option<Self> {
+        let start = diags.len();
+        let mut routes = Vec::with_capacity(record.routes.len());
+        for (i, r) in record.routes.iter().enumerate() {
+            if let Some(route) = compile_route(r, &index(path, i), bindings, diags) {
+                routes.push(route);
+            }
+        }
+        if diags.len() != start {
+            return None;
+        }
+        sort_routes(&mut routes);
+        match RouteTable::build(routes) {
+            Ok(table) => Some(Self {
+                tenant_id: record.tenant_id.clone(),
+                custom_domain_id: record.custom_domain_id.clone(),
+                domain: record.domain.clone(),
+                table,
+            }),
+            Err(e) => {
+                diags.error(index(path, e.route), e.to_string());
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Terminal handlers: what finally produces the response. The pure part here turns a
+//! terminal and a request into a plan; the platform layer carries the plan out.
+
+pub mod dispatch;
+pub mod http;
+pub mod redirect;
+pub mod service;
+pub mod static_response;
+pub mod url;
+
+use crate::chain::custom::CustomHandler;
+use crate::chain::{Flow, RequestCx};
+use crate::error::ProxyError;
+use crate::message::{HeaderAccess, SimpleResponse};
+use std::rc::Rc;
+
+/// Built-in terminal kinds, plus registered custom ones.
+#[derive(Clone)]
+pub enum Terminal {
+    /// `http`
+    Http(http::HttpUpstream),
+    /// `service_binding`
+    Service(service::ServiceUpstream),
+    /// `dispatch_namespace`
+    Dispatch(dispatch::DispatchUpstream),
+    /// `redirect`
+    Redirect(redirect::Redirect),
+    /// `static`
+    Static(static_response::StaticResponse),
+    /// A registered custom terminal.
+    Custom(Rc<dyn CustomHandler>),
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name())
+    }
+}
+
+/// Where the upstream call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A public HTTP(S) origin via `fetch`.
+    Fetch,
+    /// A service binding by name.
+    Service {
+        /// Binding name in the environment.
+        binding: String,
+    },
+    /// A script in a dispatch namespace.
+    Dispatch {
+        /// Binding name of the namespace.
+        binding: String,
+        /// Resolved script name.
+        script: String,
+        /// `limits.cpuMs`.
+        cpu_ms: Option<i64>,
+        /// `limits.subRequests`.
+        subrequests: Option<i64>,
+    },
+}
+
+/// One upstream call, fully decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamCall {
+    /// Terminal type (for error codes).
+    pub handler: &'static str,
+    /// Where to send it.
+    pub target: Target,
+    /// Absolute URL of the upstream request.
+    pub url: String,
+    /// `Host` to send, when the original must be preserved.
+    pub host_header: Option<String>,
+    /// Time allowed until response headers arrive.
+    pub timeout_ms: u32,
+}
+
+/// What the terminal decided for this request.
+#[derive(Debug)]
+pub enum TerminalPlan {
+    /// Answer without an upstream.
+    Respond(SimpleResponse),
+    /// Call an upstream.
+    Call(UpstreamCall),
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded in either direction.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including any named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut dyn HeaderAccess) {
+    if let Some(conn) = headers.get("connection") {
+        for name in conn.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+impl Terminal {
+    /// The handler `type` as written in config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http",
+            Self::Service(_) => "service_binding",
+            Self::Dispatch(_) => "dispatch_namespace",
+            Self::Redirect(_) => "redirect",
+            Self::Static(_) => "static",
+            Self::Custom(c) => c.type_name(),
+        }
+    }
+
+    /// Decides what to do for this request.
+    pub fn plan(
+        &self,
+        cx: &RequestCx<'_>,
+        headers: &mut dyn HeaderAccess,
+    ) -> Result<TerminalPlan, ProxyError> {
+        match self {
+            Self::Http(t) => Ok(TerminalPlan::Call(t.plan(cx))),
+            Self::Service(t) => Ok(TerminalPlan::Call(t.plan(cx))),
+            Self::Dispatch(t) => t.plan(cx).map(TerminalPlan::Call),
+            Self::Redirect(t) => Ok(TerminalPlan::Respond(t.respond(cx))),
+            Self::Static(t) => Ok(TerminalPlan::Respond(t.respond())),
+            Self::Custom(c) => match c.on_request(cx, headers) {
+                Flow::Respond(r) => Ok(TerminalPlan::Respond(r)),
+                Flow::Continue => Err(ProxyError::HandlerFailed {
+                    handler: c.type_name(),
+                    detail: "custom terminal did not respond".into(),
+                }),
+            },
+        }
+    }
+
+    /// The upstream URL this terminal sends to, for inferring `rewrite_cookies` and
+    /// `rewrite_location` defaults.
+    pub fn upstream_base(&self) -> Option<&url::BaseUrl> {
+        match self {
+            Self::Http(t) => Some(&t.base),
+            Self::Service(t) => Some(&t.base),
+            Self::Dispatch(_) | Self::Redirect(_) | Self::Static(_) | Self::Custom(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::HeaderList;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed_headers() {
+        let mut h = HeaderList::new()
+            .with("connection", "keep-alive, x-secret-hop")
+            .with("keep-alive", "timeout=5")
+            .with("x-secret-hop", "1")
+            .with("transfer-encoding", "chunked")
+            .with("upgrade", "h2c")
+            .with("te", "trailers")
+            .with("proxy-authorization", "Basic abc")
+            .with("x-keep", "yes");
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.0, vec![("x-keep".to_string(), "yes".to_string())]);
+    }
+}
