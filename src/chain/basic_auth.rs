@@ -85,7 +85,7 @@ impl BasicAuth {
         Some(Self {
             username_sha256: sha256(username?.as_bytes()),
             password_sha256: password_sha256?,
-            challenge: format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
+            challenge: format!("Basic realm=\"{realm}\""),
         })
     }
 
@@ -164,7 +164,7 @@ mod tests {
         match a.on_request(&mut bad) {
             Flow::Respond(r) => {
                 assert_eq!(r.status, 401);
-                assert_eq!(r.headers.get("www-authenticate").as_deref(), Some("Basic realm=\"Staff\", charset=\"UTF-8\""));
+                assert_eq!(r.headers.get("www-authenticate").as_deref(), Some("Basic realm=\"Staff\""));
             }
             Flow::Continue => panic!("wrong password accepted"),
         }

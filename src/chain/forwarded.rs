@@ -103,8 +103,11 @@ impl Forwarded {
     pub fn on_request(&self, cx: &RequestCx<'_>, headers: &mut dyn HeaderAccess) {
         headers.set("x-forwarded-host", cx.authority);
         headers.set("x-forwarded-proto", cx.scheme);
+        // Inbound copies are the client's own claims: replaced or removed, never kept.
         if self.set_x_original_url {
             headers.set("x-original-url", cx.url);
+        } else {
+            headers.remove("x-original-url");
         }
         let client_ip = headers
             .get(&self.client_ip_header)
@@ -190,6 +193,22 @@ mod tests {
         let mut h = HeaderList::new().with("cf-connecting-ip", "not-an-ip");
         f.on_request(&cx(), &mut h);
         assert_eq!(h.get("x-forwarded-for"), None);
+    }
+
+    #[test]
+    fn disabled_headers_are_removed_not_passed_through() {
+        let f = Forwarded {
+            set_x_original_url: false,
+            set_x_real_ip: false,
+            ..Forwarded::default()
+        };
+        let mut h = HeaderList::new()
+            .with("cf-connecting-ip", "203.0.113.9")
+            .with("x-original-url", "/spoofed")
+            .with("x-real-ip", "6.6.6.6");
+        f.on_request(&cx(), &mut h);
+        assert_eq!(h.get("x-original-url"), None);
+        assert_eq!(h.get("x-real-ip"), None);
     }
 
     #[test]

@@ -36,7 +36,13 @@ impl Redirect {
                 None => (without_frag, None),
             };
             match BaseUrl::parse(without_query) {
-                Ok(base) => parsed = Some((base, query, fragment)),
+                // Keep the target path exactly as written (trailing slash included).
+                Ok(base) => {
+                    let path = crate::chain::location::split_origin(without_query)
+                        .map(|(_, p)| p.to_string())
+                        .unwrap_or_default();
+                    parsed = Some((base.origin, path, query, fragment));
+                }
                 Err(m) => diags.error(f.path_of("upstream_url"), m),
             }
         }
@@ -49,10 +55,11 @@ impl Redirect {
         if diags.len() != start {
             return None;
         }
-        let (base, target_query, target_fragment) = parsed?;
+        let (origin, path, target_query, target_fragment) = parsed?;
+        let target_has_path = !(path.is_empty() || path == "/");
         Some(Self {
-            target: format!("{}{}", base.origin, base.base_path),
-            target_has_path: !base.base_path.is_empty(),
+            target: if target_has_path { format!("{origin}{path}") } else { origin },
+            target_has_path,
             target_query,
             target_fragment,
             status: u16::try_from(status).unwrap_or(302),
@@ -120,6 +127,7 @@ mod tests {
             (json!({ "upstream_url": "https://new.example.com", "preserve_path": false }), "https://new.example.com/?x=1"),
             (json!({ "upstream_url": "https://new.example.com", "preserve_query": false }), "https://new.example.com/a/b"),
             (json!({ "upstream_url": "https://n.com/p#frag" }), "https://n.com/p?x=1#frag"),
+            (json!({ "upstream_url": "https://n.com/dir/" }), "https://n.com/dir/?x=1"),
         ];
         for (opts, want) in cases {
             let r = redirect(opts.clone()).expect("valid");

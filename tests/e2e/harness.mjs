@@ -26,7 +26,7 @@ import http from "node:http";
 import net from "node:net";
 import crypto from "node:crypto";
 import { Readable } from "node:stream";
-import { Miniflare } from "miniflare";
+import { Miniflare, Log, LogLevel } from "miniflare";
 import { startOrigin, patternSha256, patternChunk } from "../../dev/origin.mjs";
 
 export { patternSha256, patternChunk };
@@ -245,11 +245,15 @@ export async function startHarness(opts = {}) {
       name,
       modules: true,
       scriptPath: join(ROOT, "dev/workers", dir, "index.js"),
+      modulesRoot: join(ROOT, "dev/workers", dir), // module names must not depend on the cwd
       compatibilityDate: COMPAT_DATE,
       ...extra,
     });
 
+    // PORTICO_E2E_LOG=debug|verbose|info shows workerd/console output of the workers.
+    const logLevel = process.env.PORTICO_E2E_LOG ? LogLevel[process.env.PORTICO_E2E_LOG.toUpperCase()] : undefined;
     mf = new Miniflare({
+      ...(logLevel !== undefined ? { log: new Log(logLevel) } : {}),
       workers: [
         {
           name: "portico",
@@ -261,6 +265,10 @@ export async function startHarness(opts = {}) {
             DISPATCHER: "portico-dispatcher-emulator",
           },
           bindings,
+          // PORTICO_E2E_COMPAT_FLAGS=a,b adds compatibility flags to the worker under test.
+          ...(process.env.PORTICO_E2E_COMPAT_FLAGS
+            ? { compatibilityFlags: process.env.PORTICO_E2E_COMPAT_FLAGS.split(",").map((f) => f.trim()).filter(Boolean) }
+            : {}),
           ...(opts.porticoOptions ?? {}),
         },
         w("portico-example-service", "example-service"),
@@ -310,21 +318,27 @@ export async function startHarness(opts = {}) {
         await db.prepare("INSERT INTO domains (id, tenant_id, domain) VALUES (?1, ?2, ?3)").bind(id, tenant_id, domain).run();
         return id;
       },
-      async addRoute({ id = uniq("rt_"), tenant_id, custom_domain_id = null, priority = 100, match = {}, handlers, created_at }) {
-        const m = typeof match === "string" ? match : JSON.stringify(match);
-        const hs = typeof handlers === "string" ? handlers : JSON.stringify(handlers);
-        if (created_at) {
-          await db
-            .prepare("INSERT INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")
-            .bind(id, tenant_id, custom_domain_id, priority, m, hs, created_at)
-            .run();
-        } else {
-          await db
-            .prepare("INSERT INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-            .bind(id, tenant_id, custom_domain_id, priority, m, hs)
-            .run();
-        }
+      async addRoute(route) {
+        const [id] = await h.addRoutes([route]);
         return id;
+      },
+      /** Insert several routes in one D1 batch; returns their ids. */
+      async addRoutes(routes) {
+        const ids = [];
+        const stmts = routes.map(({ id = uniq("rt_"), tenant_id, custom_domain_id = null, priority = 100, match = {}, handlers, created_at }) => {
+          ids.push(id);
+          const m = typeof match === "string" ? match : JSON.stringify(match);
+          const hs = typeof handlers === "string" ? handlers : JSON.stringify(handlers);
+          return created_at
+            ? db
+                .prepare("INSERT INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)")
+                .bind(id, tenant_id, custom_domain_id, priority, m, hs, created_at)
+            : db
+                .prepare("INSERT INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                .bind(id, tenant_id, custom_domain_id, priority, m, hs);
+        });
+        if (stmts.length) await db.batch(stmts);
+        return ids;
       },
       /**
        * Tenant + one domain + routes scoped to that domain, in one call.
@@ -333,10 +347,7 @@ export async function startHarness(opts = {}) {
       async addHost({ host = `${uniq("h")}.test`, tenant_id = uniq("tn"), domain_scoped = true, routes = [] } = {}) {
         await h.addTenant(tenant_id);
         const domain_id = await h.addDomain({ tenant_id, domain: host });
-        const routeIds = [];
-        for (const r of routes) {
-          routeIds.push(await h.addRoute({ tenant_id, custom_domain_id: domain_scoped ? domain_id : null, ...r }));
-        }
+        const routeIds = await h.addRoutes(routes.map((r) => ({ tenant_id, custom_domain_id: domain_scoped ? domain_id : null, ...r })));
         return { host, tenant_id, domain_id, routeIds };
       },
 

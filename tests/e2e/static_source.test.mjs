@@ -20,8 +20,9 @@ const staticDoc = (origin) => ({
             { type: "http", options: { upstream_url: `${origin.url}/` } },
           ],
         },
-        // no id / priority / match: all optional
-        { handlers: [{ type: "dispatch_namespace", options: { binding: "DISPATCHER", script_name: "tenant-{tenant_id}", cpu_ms: 7 } }] },
+        // no id / match: optional. (Priority given: how id-less static routes tie is
+        // not fixed by the contract.)
+        { priority: 1000, handlers: [{ type: "dispatch_namespace", options: { binding: "DISPATCHER", script_name: "tenant-{tenant_id}", cpu_ms: 7 } }] },
       ],
     },
     "svc.static.test": {
@@ -47,6 +48,10 @@ describe("static source, document as a JSON string", () => {
     assert.deepEqual(await json(res), { ok: true, source: "static" });
 
     res = await h.fetch("/origin/a?b=1", { host: "STATIC.test:8080" });
+    assert.equal(res.status, 200, "host normalised with the static source too");
+    assert.equal((await json(res)).path, "/origin/a");
+
+    res = await h.fetch("/origin/a?b=1", { host: "static.test" });
     assert.equal(res.headers.get("x-served-by"), "portico");
     const doc = await json(res);
     assert.equal(doc.path, "/origin/a");

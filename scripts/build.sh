@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the Worker (build/index.js + build/index_bg.wasm) with worker-build, using
+# local wasm-bindgen, wasm-opt and esbuild instead of downloading them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+worker-build --release

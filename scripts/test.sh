@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `npm test`: set up, run the native unit tests, build the Worker, then run the
+# end-to-end suite against the real Wasm build in workerd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false
+bash scripts/setup.sh
+echo "== cargo test (native unit tests)"
+cargo test --lib
+echo "== build"
+bash scripts/build.sh
+echo "== end-to-end (workerd)"
+node --test --test-concurrency=1 tests/e2e/

@@ -1,0 +1,212 @@
+//! One request's life: host → tenant → route → middleware → terminal → response, and
+//! the single place where errors become responses.
+
+use super::headers::JsHeaders;
+use super::isolate::Isolate;
+use super::resolver::{resolve, Tier};
+use super::upstream;
+use crate::chain::{RequestCx, RequestState};
+use crate::error::ProxyError;
+use crate::host::normalize_host;
+use crate::message::SimpleResponse;
+use crate::percent::decode_path;
+use crate::routing::RequestFacts;
+use crate::upstream::{strip_hop_by_hop, TerminalPlan};
+use std::rc::Rc;
+use worker::{Context, Env};
+
+/// Route filters read request facts straight from the JS request headers.
+struct Facts<'a> {
+    method: &'a str,
+    host: &'a str,
+    query: &'a str,
+    headers: &'a web_sys::Headers,
+}
+
+impl RequestFacts for Facts<'_> {
+    fn method(&self) -> &str {
+        self.method
+    }
+    fn host(&self) -> &str {
+        self.host
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+    fn query(&self) -> &str {
+        self.query
+    }
+}
+
+/// Debug facts gathered along the way.
+#[derive(Default)]
+struct Trace {
+    tier: Option<Tier>,
+}
+
+/// Handles one request; never returns `Err` for request-caused problems.
+pub(crate) async fn handle(
+    req: web_sys::Request,
+    env: Env,
+    ctx: Context,
+) -> worker::Result<web_sys::Response> {
+    let iso = Isolate::get(&env);
+    let mut trace = Trace::default();
+    let result = run(&iso, &req, &env, &ctx, &mut trace).await;
+    let res = match result {
+        Ok(res) => res,
+        Err(err) => {
+            if err.should_log() {
+                worker::console_error!("portico: {} {}: {err}", req.method(), req.url());
+            }
+            to_js_response(&err.to_response(), false)?
+        }
+    };
+    if iso.debug_headers {
+        let res = with_mutable_headers(res)?;
+        let h = res.headers();
+        if let Some(tier) = trace.tier {
+            let _ = h.set("x-portico-host-cache", tier.as_str());
+        }
+        let _ = h.set("x-portico-stats", &iso.counters.header_value());
+        return Ok(res);
+    }
+    Ok(res)
+}
+
+/// Splits `scheme://authority/path?query#fragment` into scheme, path and query.
+fn split_url(url: &str) -> (&'static str, &str, &str) {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+        ("https", r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        ("https", url)
+    };
+    let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = &rest[path_start..];
+    let rest = rest.split('#').next().unwrap_or_default();
+    match rest.split_once('?') {
+        Some((p, q)) => (scheme, p, q),
+        None => (scheme, rest, ""),
+    }
+}
+
+async fn run(
+    iso: &Rc<Isolate>,
+    req: &web_sys::Request,
+    env: &Env,
+    ctx: &Context,
+    trace: &mut Trace,
+) -> Result<web_sys::Response, ProxyError> {
+    let in_headers = req.headers();
+    let authority = in_headers
+        .get("host")
+        .ok()
+        .flatten()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| in_headers.get("x-forwarded-host").ok().flatten())
+        .ok_or(ProxyError::MissingHost)?;
+    let host = normalize_host(&authority).map_err(|e| match e {
+        crate::host::HostError::Missing => ProxyError::MissingHost,
+        crate::host::HostError::Invalid => ProxyError::InvalidHost,
+    })?;
+    let (config, tier) = resolve(iso, env, ctx, &host).await.inspect_err(|e| {
+        if matches!(e, ProxyError::UnknownHost) {
+            trace.tier = Some(Tier::Negative);
+        }
+    })?;
+    trace.tier = Some(tier);
+
+    let url = req.url();
+    let method = req.method();
+    let (scheme, raw_path, query) = split_url(&url);
+    // Invalid percent-encoding cannot be decoded; match it as sent.
+    let match_path = decode_path(raw_path).unwrap_or_else(|| raw_path.to_string());
+    let facts = Facts {
+        method: &method,
+        host: &host,
+        query,
+        headers: &in_headers,
+    };
+    let selected = config.table.select(&match_path, &facts).ok_or(ProxyError::NoRoute)?;
+    let chain = &selected.route.chain;
+    let cx = RequestCx {
+        method: &method,
+        url: &url,
+        scheme,
+        authority: &authority,
+        host: &host,
+        path: raw_path,
+        query,
+        tenant_id: &config.tenant_id,
+        custom_domain_id: config.custom_domain_id.as_deref(),
+        domain: &config.domain,
+        params: &selected.params,
+    };
+
+    // The upstream request gets its own mutable copy of the headers.
+    let up_headers = web_sys::Headers::new_with_headers(&in_headers)
+        .map_err(|_| ProxyError::HandlerFailed {
+            handler: chain.terminal.type_name(),
+            detail: "cannot copy request headers".into(),
+        })?;
+    let mut up = JsHeaders(&up_headers);
+    let mut state = RequestState::default();
+    let outcome = chain.on_request(&cx, &mut state, &mut up);
+    if let Some(mut early) = outcome.early {
+        chain.on_response(&cx, &state, outcome.ran, early.status, &mut early.headers);
+        return to_js_response(&early, method == "HEAD").map_err(|_| internal(chain.terminal.type_name()));
+    }
+    match chain.terminal.plan(&cx, &mut up)? {
+        TerminalPlan::Respond(mut res) => {
+            chain.on_response(&cx, &state, outcome.ran, res.status, &mut res.headers);
+            to_js_response(&res, method == "HEAD").map_err(|_| internal(chain.terminal.type_name()))
+        }
+        TerminalPlan::Call(call) => {
+            strip_hop_by_hop(&mut up);
+            let res = upstream::send(env, &call, req, &up_headers).await?;
+            if !chain.touches_response(outcome.ran) {
+                return Ok(res);
+            }
+            let res = with_mutable_headers(res).map_err(|_| internal(call.handler))?;
+            let res_headers = res.headers();
+            let mut h = JsHeaders(&res_headers);
+            chain.on_response(&cx, &state, outcome.ran, res.status(), &mut h);
+            Ok(res)
+        }
+    }
+}
+
+fn internal(handler: &'static str) -> ProxyError {
+    ProxyError::HandlerFailed {
+        handler,
+        detail: "cannot build response".into(),
+    }
+}
+
+/// Responses from `fetch` have immutable headers: re-wrap them (the body stream is
+/// handed over, never read).
+fn with_mutable_headers(res: web_sys::Response) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new_with_headers(&res.headers())?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(res.status());
+    init.set_status_text(&res.status_text());
+    init.set_headers(&headers);
+    let body = res.body();
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?)
+}
+
+fn to_js_response(res: &SimpleResponse, head: bool) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    for (k, v) in &res.headers.0 {
+        let _ = headers.append(k, v);
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(res.status);
+    init.set_headers(&headers);
+    let no_body = head || res.body.is_empty() || matches!(res.status, 101 | 204 | 205 | 304);
+    let body = (!no_body).then_some(res.body.as_str());
+    Ok(web_sys::Response::new_with_opt_str_and_init(body, &init)?)
+}
+

@@ -1,0 +1,76 @@
+//! The `d1` host source: one query for the most specific domain and its routes.
+
+use crate::host::lookup_candidates;
+use crate::host_config::HostRecord;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use worker::Env;
+
+/// Binding name of the D1 database.
+pub(crate) const DB_BINDING: &str = "DB";
+
+#[derive(Deserialize)]
+struct Row {
+    domain_id: String,
+    tenant_id: String,
+    domain: String,
+    route_id: Option<String>,
+    priority: Option<f64>,
+    match_json: Option<String>,
+    handlers_json: Option<String>,
+    created_at: Option<String>,
+}
+
+fn parse_json_column(text: Option<&str>, default: Value) -> Value {
+    match text {
+        None => default,
+        // A corrupt column must fail validation of this host, not the request.
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|e| Value::String(format!("<stored JSON is invalid: {e}>"))),
+    }
+}
+
+/// Loads a normalised host: `Ok(None)` when no domain matches.
+pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord>, String> {
+    let db = env.d1(DB_BINDING).map_err(|e| format!("D1 binding {DB_BINDING}: {e}"))?;
+    let candidates = lookup_candidates(host);
+    let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "SELECT d.id AS domain_id, d.tenant_id, d.domain, r.id AS route_id, r.priority, \
+         r.match_json, r.handlers_json, r.created_at \
+         FROM domains d LEFT JOIN routes r ON r.tenant_id = d.tenant_id \
+         AND (r.custom_domain_id IS NULL OR r.custom_domain_id = d.id) \
+         WHERE d.domain IN ({})",
+        placeholders.join(", ")
+    );
+    let args: Vec<JsValue> = candidates.iter().map(|c| JsValue::from_str(c)).collect();
+    let stmt = db.prepare(sql).bind(&args).map_err(|e| format!("D1 bind: {e}"))?;
+    let result = stmt.all().await.map_err(|e| format!("D1 query: {e}"))?;
+    let rows: Vec<Row> = result.results().map_err(|e| format!("D1 rows: {e}"))?;
+    // The most specific candidate that exists wins.
+    let Some(best) = candidates
+        .iter()
+        .find(|c| rows.iter().any(|r| &r.domain == *c))
+    else {
+        return Ok(None);
+    };
+    let mut record: Option<HostRecord> = None;
+    for row in rows.into_iter().filter(|r| &r.domain == best) {
+        let rec = record.get_or_insert_with(|| HostRecord {
+            tenant_id: row.tenant_id.clone(),
+            custom_domain_id: Some(row.domain_id.clone()),
+            domain: row.domain.clone(),
+            routes: Vec::new(),
+        });
+        if let Some(id) = row.route_id {
+            rec.routes.push(json!({
+                "id": id,
+                "priority": row.priority.map(|p| p as i64).unwrap_or(crate::config::route::DEFAULT_PRIORITY),
+                "created_at": row.created_at.unwrap_or_default(),
+                "match": parse_json_column(row.match_json.as_deref(), json!({})),
+                "handlers": parse_json_column(row.handlers_json.as_deref(), Value::Null),
+            }));
+        }
+    }
+    Ok(record)
+}

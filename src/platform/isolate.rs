@@ -1,0 +1,139 @@
+//! State that lives as long as the Wasm instance: settings, the host cache, the
+//! parsed static document, in-flight source reads and debug counters.
+
+use super::env::{var, EnvBindings};
+use crate::config::document::StaticDocument;
+use crate::config::ConfigErrors;
+use crate::host_config::{HostConfig, HostRecord};
+use crate::resolve::{CacheTtls, MemoryCache};
+use futures_util::future::{LocalBoxFuture, Shared};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::Env;
+
+/// A compiled host, or why its stored config could not be compiled.
+pub(crate) type Compiled = Result<Rc<HostConfig>, Rc<str>>;
+
+/// A source read shared by every request that missed on the same host.
+pub(crate) type SourceRead = Shared<LocalBoxFuture<'static, Result<Option<HostRecord>, String>>>;
+
+/// Which host source this deployment uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SourceKind {
+    D1,
+    Static,
+    /// Not available (yet): every request answers `config_invalid`.
+    Unsupported(String),
+}
+
+/// Cumulative counters, exposed only with `PORTICO_DEBUG_HEADERS=true`.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) source_reads: Cell<u64>,
+    pub(crate) cache_api_reads: Cell<u64>,
+    pub(crate) cache_api_writes: Cell<u64>,
+    pub(crate) route_compiles: Cell<u64>,
+}
+
+impl Counters {
+    pub(crate) fn bump(c: &Cell<u64>) {
+        c.set(c.get() + 1);
+    }
+
+    pub(crate) fn header_value(&self) -> String {
+        format!(
+            "source_reads={},cache_api_reads={},cache_api_writes={},route_compiles={}",
+            self.source_reads.get(),
+            self.cache_api_reads.get(),
+            self.cache_api_writes.get(),
+            self.route_compiles.get()
+        )
+    }
+}
+
+pub(crate) struct Isolate {
+    pub(crate) ttls: CacheTtls,
+    pub(crate) source: SourceKind,
+    pub(crate) debug_headers: bool,
+    pub(crate) memory: RefCell<MemoryCache<Compiled>>,
+    pub(crate) inflight: RefCell<HashMap<String, SourceRead>>,
+    pub(crate) counters: Counters,
+    static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
+}
+
+thread_local! {
+    static ISOLATE: RefCell<Option<Rc<Isolate>>> = const { RefCell::new(None) };
+}
+
+impl Isolate {
+    /// The isolate's state, created from the environment on first use. Vars cannot
+    /// change within an isolate's life, so reading them once is exact.
+    pub(crate) fn get(env: &Env) -> Rc<Isolate> {
+        ISOLATE.with(|cell| {
+            if let Some(iso) = cell.borrow().as_ref() {
+                return iso.clone();
+            }
+            let iso = Rc::new(Self::from_env(env));
+            *cell.borrow_mut() = Some(iso.clone());
+            iso
+        })
+    }
+
+    fn from_env(env: &Env) -> Self {
+        let (ttls, warnings) = CacheTtls::from_vars(|name| var(env, name));
+        for w in warnings {
+            worker::console_warn!("portico: {w}");
+        }
+        let source = match var(env, "PORTICO_HOST_SOURCE").as_deref().map(str::trim) {
+            None | Some("") | Some("d1") => SourceKind::D1,
+            Some("static") => SourceKind::Static,
+            Some("remote") => SourceKind::Unsupported(
+                "PORTICO_HOST_SOURCE=remote needs the control plane, which this build does not include".into(),
+            ),
+            Some(other) => SourceKind::Unsupported(format!(
+                "PORTICO_HOST_SOURCE={other:?} is not one of d1, static, remote"
+            )),
+        };
+        if let SourceKind::Unsupported(why) = &source {
+            worker::console_error!("portico: {why}");
+        }
+        Self {
+            memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
+            ttls,
+            source,
+            debug_headers: var(env, "PORTICO_DEBUG_HEADERS").as_deref() == Some("true"),
+            inflight: RefCell::new(HashMap::new()),
+            counters: Counters::default(),
+            static_doc: OnceCell::new(),
+        }
+    }
+
+    /// The static document, parsed and validated once; every error is logged once.
+    pub(crate) fn static_document(&self, env: &Env) -> Result<Rc<StaticDocument>, ()> {
+        let doc = self.static_doc.get_or_init(|| {
+            let raw = var(env, "PORTICO_STATIC_CONFIG").unwrap_or_default();
+            let parsed = if raw.trim().is_empty() {
+                let mut d = crate::config::Diagnostics::new();
+                d.error("PORTICO_STATIC_CONFIG", "is required when PORTICO_HOST_SOURCE=static");
+                Err(d.into_errors())
+            } else {
+                StaticDocument::parse(&raw, Some(&EnvBindings(env))).map(Rc::new)
+            };
+            match &parsed {
+                Ok(_) => Counters::bump(&self.counters.route_compiles),
+                Err(errors) => {
+                    worker::console_error!(
+                        "portico: PORTICO_STATIC_CONFIG is invalid ({} errors); serving 503 config_invalid for every request",
+                        errors.0.len()
+                    );
+                    for e in &errors.0 {
+                        worker::console_error!("portico: config error at {}: {}", if e.path.is_empty() { "(document)" } else { &e.path }, e.message);
+                    }
+                }
+            }
+            parsed
+        });
+        doc.as_ref().map(Rc::clone).map_err(|_| ())
+    }
+}

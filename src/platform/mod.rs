@@ -1,0 +1,19 @@
+//! The thin layer over `worker::*` (wasm32 only): the fetch entry point, bindings,
+//! JS header access, host resolution I/O and upstream calls.
+
+mod app;
+mod d1;
+mod env;
+mod headers;
+mod isolate;
+mod resolver;
+mod upstream;
+
+use worker::{event, Context, Env};
+
+/// Every request enters here. Errors never escape as `Err` (that would be an opaque
+/// 500): `app::handle` renders them itself.
+#[event(fetch)]
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    app::handle(req, env, ctx).await
+}

@@ -1,0 +1,254 @@
+//! Host resolution: isolate memory → Cache API → source, with stale-while-revalidate,
+//! stale-if-error, negative caching and one shared source read per host.
+
+use super::d1;
+use super::env::EnvBindings;
+use super::isolate::{Compiled, Counters, Isolate, SourceKind};
+use crate::config::diag::Diagnostics;
+use crate::error::ProxyError;
+use crate::host_config::{HostConfig, HostRecord};
+use crate::resolve::cache::classify;
+use crate::resolve::Freshness;
+use futures_util::future::{select, Either, FutureExt};
+use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+use std::time::Duration;
+use worker::{Cache, Context, Delay, Env};
+
+/// Which tier answered (the `x-portico-host-cache` debug header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tier {
+    Memory,
+    MemoryStale,
+    CacheApi,
+    CacheApiStale,
+    Source,
+    StaleIfError,
+    Static,
+    Negative,
+}
+
+impl Tier {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::MemoryStale => "memory-stale",
+            Self::CacheApi => "cache-api",
+            Self::CacheApiStale => "cache-api-stale",
+            Self::Source => "source",
+            Self::StaleIfError => "stale-if-error",
+            Self::Static => "static",
+            Self::Negative => "negative",
+        }
+    }
+}
+
+/// What the Cache API tier stores per host.
+#[derive(Serialize, Deserialize)]
+struct StoredEntry {
+    stored_at_ms: u64,
+    record: Option<HostRecord>,
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn cache_key(host: &str) -> String {
+    // Keys must be URLs; using the host's own name keeps them on our zone.
+    format!("https://{host}/.portico/host-cache/v1")
+}
+
+fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
+    Counters::bump(&iso.counters.route_compiles);
+    let mut diags = Diagnostics::new();
+    match HostConfig::compile(record, "routes", Some(&EnvBindings(env)), &mut diags) {
+        Some(c) if diags.is_empty() => Ok(Rc::new(c)),
+        _ => {
+            let errors = diags.into_errors();
+            worker::console_error!("portico: stored config for host {} is invalid: {errors}", record.domain);
+            Err(Rc::from(errors.to_string()))
+        }
+    }
+}
+
+/// Resolves a normalised host to its compiled config.
+pub(crate) async fn resolve(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    ctx: &Context,
+    host: &str,
+) -> Result<(Rc<HostConfig>, Tier), ProxyError> {
+    match &iso.source {
+        SourceKind::Unsupported(_) => return Err(ProxyError::ConfigInvalid),
+        SourceKind::Static => {
+            let doc = iso.static_document(env).map_err(|_| ProxyError::ConfigInvalid)?;
+            return match doc.lookup(host) {
+                Some(c) => Ok((c, Tier::Static)),
+                None => Err(ProxyError::UnknownHost),
+            };
+        }
+        SourceKind::D1 => {}
+    }
+    let now = now_ms();
+    let mut stale: Option<Option<Compiled>> = None;
+    let hit = iso.memory.borrow_mut().get(host, now, &iso.ttls);
+    if let Some(hit) = hit {
+        match hit.freshness {
+            Freshness::Fresh => return finish(hit.value, Tier::Memory),
+            Freshness::Revalidate => {
+                if hit.start_refresh {
+                    spawn_refresh(iso, env, ctx, host);
+                }
+                return finish(hit.value, Tier::MemoryStale);
+            }
+            Freshness::StaleIfError => stale = Some(hit.value),
+            Freshness::Expired => {}
+        }
+    }
+    // Second tier: the colo's Cache API.
+    let cache = Cache::default();
+    Counters::bump(&iso.counters.cache_api_reads);
+    if let Some(entry) = read_cache(&cache, host).await {
+        let age = now.saturating_sub(entry.stored_at_ms);
+        let freshness = classify(age, entry.record.is_none(), &iso.ttls);
+        if matches!(freshness, Freshness::Fresh | Freshness::Revalidate | Freshness::StaleIfError) {
+            let value = entry.record.as_ref().map(|r| compile(iso, env, r));
+            iso.memory.borrow_mut().put(host, value.clone(), entry.stored_at_ms);
+            match freshness {
+                Freshness::Fresh => return finish(value, Tier::CacheApi),
+                Freshness::Revalidate => {
+                    // Mark the refresh as started in memory so others do not repeat it.
+                    let _ = iso.memory.borrow_mut().get(host, now, &iso.ttls);
+                    spawn_refresh(iso, env, ctx, host);
+                    return finish(value, Tier::CacheApiStale);
+                }
+                _ => {
+                    if stale.is_none() {
+                        stale = Some(value);
+                    }
+                }
+            }
+        }
+    }
+    match load_shared(iso, env, host).await {
+        Ok(record) => {
+            let (value, write) = store(iso, env, host, record, now_ms());
+            if let Some(w) = write {
+                ctx.wait_until(w);
+            }
+            let tier = if value.is_some() { Tier::Source } else { Tier::Negative };
+            finish(value, tier)
+        }
+        Err(err) => match stale {
+            Some(value) => {
+                worker::console_warn!("portico: host source failed for {host} ({err}); serving stale config");
+                finish(value, Tier::StaleIfError)
+            }
+            None => Err(err),
+        },
+    }
+}
+
+fn finish(value: Option<Compiled>, tier: Tier) -> Result<(Rc<HostConfig>, Tier), ProxyError> {
+    match value {
+        None => Err(ProxyError::UnknownHost),
+        Some(Ok(c)) => Ok((c, tier)),
+        Some(Err(e)) => Err(ProxyError::HostConfigInvalid(e.to_string())),
+    }
+}
+
+/// A pending Cache API write.
+type CacheWrite = futures_util::future::LocalBoxFuture<'static, ()>;
+
+/// Compiles a fresh source result, keeps it in memory and returns the Cache API
+/// write for the caller to schedule (`wait_until`) or await (inside a refresh).
+fn store(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    host: &str,
+    record: Option<HostRecord>,
+    now: u64,
+) -> (Option<Compiled>, Option<CacheWrite>) {
+    let value = record.as_ref().map(|r| compile(iso, env, r));
+    iso.memory.borrow_mut().put(host, value.clone(), now);
+    let entry = StoredEntry {
+        stored_at_ms: now,
+        record,
+    };
+    let max_age = iso.ttls.retain_ms(entry.record.is_none()) / 1000;
+    let Ok(body) = serde_json::to_string(&entry) else {
+        return (value, None);
+    };
+    if max_age == 0 {
+        return (value, None);
+    }
+    Counters::bump(&iso.counters.cache_api_writes);
+    let key = cache_key(host);
+    let write = async move {
+        let Ok(mut res) = worker::Response::ok(body) else {
+            return;
+        };
+        let _ = res.headers_mut().set("cache-control", &format!("max-age={max_age}"));
+        let _ = res.headers_mut().set("content-type", "application/json");
+        if let Err(e) = Cache::default().put(key.as_str(), res).await {
+            worker::console_warn!("portico: host cache write failed: {e}");
+        }
+    }
+    .boxed_local();
+    (value, Some(write))
+}
+
+async fn read_cache(cache: &Cache, host: &str) -> Option<StoredEntry> {
+    let key = cache_key(host);
+    let mut res = cache.get(key.as_str(), true).await.ok()??;
+    let text = res.text().await.ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// One source read per host at a time; concurrent misses await the same read.
+async fn load_shared(iso: &Rc<Isolate>, env: &Env, host: &str) -> Result<Option<HostRecord>, ProxyError> {
+    let existing = iso.inflight.borrow().get(host).cloned();
+    let shared = match existing {
+        Some(s) => s,
+        None => {
+            Counters::bump(&iso.counters.source_reads);
+            let env = env.clone();
+            let h = host.to_string();
+            let fut = async move { d1::load_host(&env, &h).await }.boxed_local().shared();
+            iso.inflight.borrow_mut().insert(host.to_string(), fut.clone());
+            fut
+        }
+    };
+    let timeout = Delay::from(Duration::from_millis(iso.ttls.resolve_timeout_ms));
+    let outcome = select(shared.clone(), timeout).await;
+    // Whoever finishes first clears the slot; a later miss starts a new read.
+    iso.inflight.borrow_mut().remove(host);
+    match outcome {
+        Either::Left((Ok(record), _)) => Ok(record),
+        Either::Left((Err(e), _)) => {
+            worker::console_error!("portico: host lookup failed for {host}: {e}");
+            Err(ProxyError::ResolveFailed(e))
+        }
+        Either::Right(_) => Err(ProxyError::ResolveTimeout),
+    }
+}
+
+fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {
+    let iso2 = iso.clone();
+    let env2 = env.clone();
+    let host2 = host.to_string();
+    ctx.wait_until(async move {
+        match load_shared(&iso2, &env2, &host2).await {
+            Ok(record) => {
+                if let (_, Some(write)) = store(&iso2, &env2, &host2, record, now_ms()) {
+                    write.await;
+                }
+            }
+            Err(e) => {
+                worker::console_warn!("portico: background refresh of {host2} failed: {e}");
+                iso2.memory.borrow_mut().refresh_failed(&host2);
+            }
+        }
+    });
+}
