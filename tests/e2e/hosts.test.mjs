@@ -124,6 +124,25 @@ describe("warm path", () => {
     await r3.text();
   });
 
+  test("concurrent misses on a cold host share one source read, and every request is served", async () => {
+    // The waiting requests then do their own upstream I/O: in workerd that must
+    // happen in their own request context.
+    const { host } = await h.addHost({
+      routes: [{ handlers: [{ type: "http", options: { upstream_url: `${h.origin.url}/` } }] }],
+    });
+    const before = parseStats(await h.fetch("/", { host: `${uniq("probe")}.test` }));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => h.fetch(`/concurrent/${i}`, { host }).then(async (r) => ({ r, text: await r.text() }))),
+    );
+    for (const [i, { r, text }] of results.entries()) {
+      assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.headers.get("x-portico-error")} ${text.slice(0, 300)}`);
+      assert.equal(JSON.parse(text).path, `/concurrent/${i}`);
+    }
+    const reads = Math.max(...results.map(({ r }) => parseStats(r).source_reads)) - before.source_reads;
+    // "probe" above was itself one source read (negative)
+    assert.equal(reads - 1, 1, `source reads for 6 concurrent cold requests: ${reads - 1}`);
+  });
+
   test("debug headers appear on error responses too", async () => {
     const res = await h.fetch("/", { host: `${uniq("nohost")}.test` });
     assert.equal(res.status, 404);
