@@ -1,6 +1,7 @@
 //! Route selection cost for 10, 1,000 and 10,000 routes on one host: mixed static,
 //! parameter and wildcard patterns, with the target near the end of priority order.
 //! Run: `cargo bench --bench route_selection`.
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use portico::config::Diagnostics;
@@ -58,10 +59,15 @@ fn bench(c: &mut Criterion) {
         // The last param route: near the end of the priority order.
         let last_param = (0..n).rev().find(|i| i % 3 == 1).unwrap_or(1);
         let path = format!("/svc{last_param}/items/42");
-        assert!(host.table.select(&path, &Facts).is_some(), "target must match");
-        group.bench_with_input(BenchmarkId::new("param_target_near_end", n), &path, |b, p| {
-            b.iter(|| black_box(host.table.select(black_box(p), &Facts)).is_some())
-        });
+        assert!(
+            host.table.select(&path, &Facts).is_some(),
+            "target must match"
+        );
+        group.bench_with_input(
+            BenchmarkId::new("param_target_near_end", n),
+            &path,
+            |b, p| b.iter(|| black_box(host.table.select(black_box(p), &Facts)).is_some()),
+        );
         let miss = "/nowhere/at/all".to_string();
         group.bench_with_input(BenchmarkId::new("no_match", n), &miss, |b, p| {
             b.iter(|| black_box(host.table.select(black_box(p), &Facts)).is_none())
@@ -71,7 +77,9 @@ fn bench(c: &mut Criterion) {
     let mut build = c.benchmark_group("table_build");
     build.sample_size(10);
     for n in [10usize, 1_000, 10_000] {
-        build.bench_function(BenchmarkId::from_parameter(n), |b| b.iter(|| black_box(host_with_routes(n))));
+        build.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| black_box(host_with_routes(n)))
+        });
     }
     build.finish();
 }

@@ -31,7 +31,11 @@ pub fn normalize_host(raw: &str) -> Result<String, HostError> {
             return Err(HostError::Invalid);
         }
         let addr = &rest[..end];
-        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if addr.is_empty()
+            || !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return Err(HostError::Invalid);
         }
         return Ok(format!("[{}]", addr.to_ascii_lowercase()));
@@ -177,7 +181,12 @@ mod tests {
     fn candidates_go_from_specific_to_general() {
         assert_eq!(
             lookup_candidates("a.b.example.com"),
-            vec!["a.b.example.com", "*.b.example.com", "*.example.com", "*.com"]
+            vec![
+                "a.b.example.com",
+                "*.b.example.com",
+                "*.example.com",
+                "*.com"
+            ]
         );
         assert_eq!(lookup_candidates("localhost"), vec!["localhost"]);
     }

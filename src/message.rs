@@ -104,9 +104,9 @@ impl SimpleResponse {
 /// Whether `name` is a valid header name (an RFC 9110 token).
 pub fn is_header_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether `value` can be sent as a header value (no CR, LF or NUL).

@@ -47,14 +47,20 @@ impl BasicAuth {
         let username = f.required_string("username", diags);
         if let Some(u) = username {
             if u.is_empty() || u.contains(':') {
-                diags.error(f.path_of("username"), "must be non-empty and must not contain ':'");
+                diags.error(
+                    f.path_of("username"),
+                    "must be non-empty and must not contain ':'",
+                );
             }
         }
         let password = f.string("password", diags);
         let hashed = f.string("password_sha256", diags);
         let password_sha256 = match (password, hashed) {
             (Some(_), Some(_)) => {
-                diags.error(f.path_of("password_sha256"), "set either password or password_sha256, not both");
+                diags.error(
+                    f.path_of("password_sha256"),
+                    "set either password or password_sha256, not both",
+                );
                 None
             }
             (None, None) => {
@@ -70,14 +76,20 @@ impl BasicAuth {
             (None, Some(h)) => {
                 let parsed = parse_hex32(h);
                 if parsed.is_none() {
-                    diags.error(f.path_of("password_sha256"), "must be 64 hexadecimal characters (SHA-256)");
+                    diags.error(
+                        f.path_of("password_sha256"),
+                        "must be 64 hexadecimal characters (SHA-256)",
+                    );
                 }
                 parsed
             }
         };
         let realm = f.string("realm", diags).unwrap_or("Restricted");
         if realm.contains(['"', '\\', '\r', '\n']) {
-            diags.error(f.path_of("realm"), "must not contain quotes, backslashes or line breaks");
+            diags.error(
+                f.path_of("realm"),
+                "must not contain quotes, backslashes or line breaks",
+            );
         }
         if diags.len() != start {
             return None;
@@ -143,7 +155,10 @@ mod tests {
     }
 
     fn basic(user: &str, pass: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )
     }
 
     #[test]
@@ -157,14 +172,18 @@ mod tests {
     #[test]
     fn hashed_password_works() {
         let real: String = sha256(b"pw").iter().map(|b| format!("{b:02x}")).collect();
-        let a = compile(json!({ "username": "u", "password_sha256": real, "realm": "Staff" })).expect("ok");
+        let a = compile(json!({ "username": "u", "password_sha256": real, "realm": "Staff" }))
+            .expect("ok");
         let mut ok = HeaderList::new().with("authorization", &basic("u", "pw"));
         assert!(matches!(a.on_request(&mut ok), Flow::Continue));
         let mut bad = HeaderList::new().with("authorization", &basic("u", "pw2"));
         match a.on_request(&mut bad) {
             Flow::Respond(r) => {
                 assert_eq!(r.status, 401);
-                assert_eq!(r.headers.get("www-authenticate").as_deref(), Some("Basic realm=\"Staff\""));
+                assert_eq!(
+                    r.headers.get("www-authenticate").as_deref(),
+                    Some("Basic realm=\"Staff\"")
+                );
             }
             Flow::Continue => panic!("wrong password accepted"),
         }
@@ -181,28 +200,55 @@ mod tests {
             Some("Bearer abc".to_string()),
             Some("Basic !!!notbase64".to_string()),
             Some("Basic".to_string()),
-            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("nocolon"))),
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("nocolon")
+            )),
         ] {
             let mut h = HeaderList::new();
             if let Some(v) = &value {
                 h.set("authorization", v);
             }
-            assert!(matches!(a.on_request(&mut h), Flow::Respond(_)), "{value:?}");
+            assert!(
+                matches!(a.on_request(&mut h), Flow::Respond(_)),
+                "{value:?}"
+            );
         }
-        let mut lower = HeaderList::new().with("authorization", &basic("demo", "pw").replace("Basic", "basic"));
-        assert!(matches!(a.on_request(&mut lower), Flow::Continue), "scheme is case-insensitive");
+        let mut lower = HeaderList::new().with(
+            "authorization",
+            &basic("demo", "pw").replace("Basic", "basic"),
+        );
+        assert!(
+            matches!(a.on_request(&mut lower), Flow::Continue),
+            "scheme is case-insensitive"
+        );
     }
 
     #[test]
     fn invalid_options() {
-        assert_eq!(compile(json!({ "username": "u" })).err(), Some(vec!["o.password".to_string()]));
-        assert_eq!(compile(json!({ "password": "p" })).err(), Some(vec!["o.username".to_string()]));
+        assert_eq!(
+            compile(json!({ "username": "u" })).err(),
+            Some(vec!["o.password".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "password": "p" })).err(),
+            Some(vec!["o.username".to_string()])
+        );
         assert_eq!(
             compile(json!({ "username": "u", "password": "p", "password_sha256": "ab" })).err(),
             Some(vec!["o.password_sha256".to_string()])
         );
-        assert_eq!(compile(json!({ "username": "u", "password_sha256": "xyz" })).err(), Some(vec!["o.password_sha256".to_string()]));
-        assert_eq!(compile(json!({ "username": "a:b", "password": "p" })).err(), Some(vec!["o.username".to_string()]));
-        assert_eq!(compile(json!({ "username": "u", "password": "p", "realm": "a\"b" })).err(), Some(vec!["o.realm".to_string()]));
+        assert_eq!(
+            compile(json!({ "username": "u", "password_sha256": "xyz" })).err(),
+            Some(vec!["o.password_sha256".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "username": "a:b", "password": "p" })).err(),
+            Some(vec!["o.username".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "username": "u", "password": "p", "realm": "a\"b" })).err(),
+            Some(vec!["o.realm".to_string()])
+        );
     }
 }

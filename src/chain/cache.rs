@@ -30,8 +30,15 @@ impl CachePolicy {
         if !CACHEABLE.contains(&status) || headers.get("cache-control").is_some() {
             return;
         }
-        let scope = if headers.set_cookies().is_empty() { "public" } else { "private" };
-        headers.set("cache-control", &format!("{scope}, max-age={}", self.ttl_seconds));
+        let scope = if headers.set_cookies().is_empty() {
+            "public"
+        } else {
+            "private"
+        };
+        headers.set(
+            "cache-control",
+            &format!("{scope}, max-age={}", self.ttl_seconds),
+        );
     }
 }
 
@@ -52,10 +59,16 @@ mod tests {
         let p = policy(json!({ "ttl_seconds": 60 })).expect("valid");
         let mut h = HeaderList::new();
         p.on_response(200, &mut h);
-        assert_eq!(h.get("cache-control").as_deref(), Some("public, max-age=60"));
+        assert_eq!(
+            h.get("cache-control").as_deref(),
+            Some("public, max-age=60")
+        );
         let mut h = HeaderList::new().with("set-cookie", "a=1");
         p.on_response(200, &mut h);
-        assert_eq!(h.get("cache-control").as_deref(), Some("private, max-age=60"));
+        assert_eq!(
+            h.get("cache-control").as_deref(),
+            Some("private, max-age=60")
+        );
         let mut h = HeaderList::new().with("cache-control", "no-store");
         p.on_response(200, &mut h);
         assert_eq!(h.get("cache-control").as_deref(), Some("no-store"));

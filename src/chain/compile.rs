@@ -1,7 +1,9 @@
 //! Compiles a route's `handlers` list into a [`Chain`], reporting every error with
 //! its path (`handlers[1].options.origins[0]`).
 
-use super::{basic_auth, cache, cookies, cors, custom, forwarded, headers, location, Chain, Middleware};
+use super::{
+    basic_auth, cache, cookies, cors, custom, forwarded, headers, location, Chain, Middleware,
+};
 use crate::config::diag::{field, index, Diagnostics};
 use crate::config::fields::Fields;
 use crate::upstream::{dispatch, http, redirect, service, static_response, Terminal};
@@ -81,14 +83,27 @@ pub fn compile_chain(
             compiled.push(None);
             continue;
         };
-        let c = compile_one(ty, opts_value, &opath, &field(&hpath, "type"), bindings, diags);
+        let c = compile_one(
+            ty,
+            opts_value,
+            &opath,
+            &field(&hpath, "type"),
+            bindings,
+            diags,
+        );
         let is_terminal = matches!(c, Some(Compiled::Terminal(_)));
         if c.is_some() || BUILT_IN_TYPES.contains(&ty) || custom::lookup(ty).is_some() {
             let terminal_type = is_terminal || is_terminal_type(ty);
             if terminal_type && i != last {
-                diags.error(field(&hpath, "type"), format!("terminal handler '{ty}' must be the last handler"));
+                diags.error(
+                    field(&hpath, "type"),
+                    format!("terminal handler '{ty}' must be the last handler"),
+                );
             } else if !terminal_type && i == last {
-                diags.error(field(&hpath, "type"), format!("the last handler must be a terminal ({TERMINALS})"));
+                diags.error(
+                    field(&hpath, "type"),
+                    format!("the last handler must be a terminal ({TERMINALS})"),
+                );
             }
         }
         compiled.push(c);
@@ -108,28 +123,57 @@ pub fn compile_chain(
             Compiled::Cookies(host, opath) => {
                 let host = host.or_else(|| terminal.upstream_base().map(|b| b.host.clone()));
                 match host {
-                    Some(upstream_host) => middleware.push(Middleware::RewriteCookies(cookies::RewriteCookies { upstream_host })),
-                    None => diags.error(field(&opath, "upstream_host"), format!("is required: it cannot be inferred from a '{}' terminal", terminal.type_name())),
+                    Some(upstream_host) => {
+                        middleware.push(Middleware::RewriteCookies(cookies::RewriteCookies {
+                            upstream_host,
+                        }))
+                    }
+                    None => diags.error(
+                        field(&opath, "upstream_host"),
+                        format!(
+                            "is required: it cannot be inferred from a '{}' terminal",
+                            terminal.type_name()
+                        ),
+                    ),
                 }
             }
             Compiled::Location(origin, opath) => {
                 let origin = origin.or_else(|| terminal.upstream_base().map(|b| b.origin.clone()));
                 match origin {
-                    Some(upstream_origin) => middleware.push(Middleware::RewriteLocation(location::RewriteLocation { upstream_origin })),
-                    None => diags.error(field(&opath, "upstream_origin"), format!("is required: it cannot be inferred from a '{}' terminal", terminal.type_name())),
+                    Some(upstream_origin) => {
+                        middleware.push(Middleware::RewriteLocation(location::RewriteLocation {
+                            upstream_origin,
+                        }))
+                    }
+                    None => diags.error(
+                        field(&opath, "upstream_origin"),
+                        format!(
+                            "is required: it cannot be inferred from a '{}' terminal",
+                            terminal.type_name()
+                        ),
+                    ),
                 }
             }
             Compiled::Terminal(_) => {}
         }
     }
-    if !middleware.iter().any(|m| matches!(m, Middleware::Forwarded(_))) {
+    if !middleware
+        .iter()
+        .any(|m| matches!(m, Middleware::Forwarded(_)))
+    {
         middleware.insert(0, Middleware::Forwarded(forwarded::Forwarded::default()));
     }
-    (diags.len() == start).then_some(Chain { middleware, terminal })
+    (diags.len() == start).then_some(Chain {
+        middleware,
+        terminal,
+    })
 }
 
 fn is_terminal_type(ty: &str) -> bool {
-    matches!(ty, "http" | "service_binding" | "dispatch_namespace" | "redirect" | "static")
+    matches!(
+        ty,
+        "http" | "service_binding" | "dispatch_namespace" | "redirect" | "static"
+    )
 }
 
 fn compile_one(
@@ -157,37 +201,62 @@ fn compile_one(
     }
     let mut f = Fields::new(opts, opath, diags);
     let out = match ty {
-        "cors" => cors::Cors::compile(&mut f, diags).map(Middleware::Cors).map(Compiled::Middleware),
-        "basic_auth" => basic_auth::BasicAuth::compile(&mut f, diags).map(Middleware::BasicAuth).map(Compiled::Middleware),
-        "headers" => headers::HeaderEdits::compile(&mut f, diags).map(Middleware::Headers).map(Compiled::Middleware),
-        "cache" => cache::CachePolicy::compile(&mut f, diags).map(Middleware::Cache).map(Compiled::Middleware),
-        "forwarded_headers" => forwarded::Forwarded::compile(&mut f, diags).map(Middleware::Forwarded).map(Compiled::Middleware),
+        "cors" => cors::Cors::compile(&mut f, diags)
+            .map(Middleware::Cors)
+            .map(Compiled::Middleware),
+        "basic_auth" => basic_auth::BasicAuth::compile(&mut f, diags)
+            .map(Middleware::BasicAuth)
+            .map(Compiled::Middleware),
+        "headers" => headers::HeaderEdits::compile(&mut f, diags)
+            .map(Middleware::Headers)
+            .map(Compiled::Middleware),
+        "cache" => cache::CachePolicy::compile(&mut f, diags)
+            .map(Middleware::Cache)
+            .map(Compiled::Middleware),
+        "forwarded_headers" => forwarded::Forwarded::compile(&mut f, diags)
+            .map(Middleware::Forwarded)
+            .map(Compiled::Middleware),
         "rewrite_cookies" => {
-            let host = f.string("upstream_host", diags).and_then(|h| match crate::host::normalize_host(h) {
-                Ok(h) => Some(h),
-                Err(_) => {
-                    diags.error(f.path_of("upstream_host"), "must be a host name");
-                    None
+            let host = f.string("upstream_host", diags).and_then(|h| {
+                match crate::host::normalize_host(h) {
+                    Ok(h) => Some(h),
+                    Err(_) => {
+                        diags.error(f.path_of("upstream_host"), "must be a host name");
+                        None
+                    }
                 }
             });
             Some(Compiled::Cookies(host, opath.to_string()))
         }
         "rewrite_location" => {
-            let origin = f.string("upstream_origin", diags).and_then(|o| match crate::chain::location::split_origin(o) {
-                Some((origin, rest)) if rest.is_empty() || rest == "/" => Some(origin),
-                _ => {
-                    diags.error(f.path_of("upstream_origin"), "must be an origin like https://origin.example.com");
-                    None
+            let origin = f.string("upstream_origin", diags).and_then(|o| {
+                match crate::chain::location::split_origin(o) {
+                    Some((origin, rest)) if rest.is_empty() || rest == "/" => Some(origin),
+                    _ => {
+                        diags.error(
+                            f.path_of("upstream_origin"),
+                            "must be an origin like https://origin.example.com",
+                        );
+                        None
+                    }
                 }
             });
             Some(Compiled::Location(origin, opath.to_string()))
         }
-        "http" => http::HttpUpstream::compile(&mut f, diags).map(Terminal::Http).map(Compiled::Terminal),
+        "http" => http::HttpUpstream::compile(&mut f, diags)
+            .map(Terminal::Http)
+            .map(Compiled::Terminal),
         "service_binding" => {
             let t = service::ServiceUpstream::compile(&mut f, diags);
             if let (Some(t), Some(b)) = (&t, bindings) {
                 if !b.has_service(&t.binding) {
-                    diags.error(f.path_of("binding"), format!("no service binding named '{}' in this environment", t.binding));
+                    diags.error(
+                        f.path_of("binding"),
+                        format!(
+                            "no service binding named '{}' in this environment",
+                            t.binding
+                        ),
+                    );
                 }
             }
             t.map(Terminal::Service).map(Compiled::Terminal)
@@ -196,15 +265,28 @@ fn compile_one(
             let t = dispatch::DispatchUpstream::compile(&mut f, diags);
             if let (Some(t), Some(b)) = (&t, bindings) {
                 if !b.has_dispatch_namespace(t.binding()) {
-                    diags.error(f.path_of("binding"), format!("no dispatch namespace named '{}' in this environment", t.binding()));
+                    diags.error(
+                        f.path_of("binding"),
+                        format!(
+                            "no dispatch namespace named '{}' in this environment",
+                            t.binding()
+                        ),
+                    );
                 }
             }
             t.map(Terminal::Dispatch).map(Compiled::Terminal)
         }
-        "redirect" => redirect::Redirect::compile(&mut f, diags).map(Terminal::Redirect).map(Compiled::Terminal),
-        "static" => static_response::StaticResponse::compile(&mut f, diags).map(Terminal::Static).map(Compiled::Terminal),
+        "redirect" => redirect::Redirect::compile(&mut f, diags)
+            .map(Terminal::Redirect)
+            .map(Compiled::Terminal),
+        "static" => static_response::StaticResponse::compile(&mut f, diags)
+            .map(Terminal::Static)
+            .map(Compiled::Terminal),
         "jwt" | "credentials" | "rate_limit" => {
-            diags.error(type_path, format!("handler type '{ty}' is not available in this release"));
+            diags.error(
+                type_path,
+                format!("handler type '{ty}' is not available in this release"),
+            );
             None
         }
         other => {

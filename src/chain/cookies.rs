@@ -49,8 +49,10 @@ impl RewriteCookies {
         if cookies.is_empty() {
             return;
         }
-        let rewritten: Vec<Option<String>> =
-            cookies.iter().map(|c| self.rewrite_one(c, cx.host)).collect();
+        let rewritten: Vec<Option<String>> = cookies
+            .iter()
+            .map(|c| self.rewrite_one(c, cx.host))
+            .collect();
         if rewritten.iter().all(Option::is_none) {
             return;
         }
@@ -73,8 +75,14 @@ mod tests {
             upstream_host: "origin.internal".into(),
         };
         let mut h = HeaderList::new();
-        h.append("set-cookie", "a=1; Domain=origin.internal; Path=/; HttpOnly");
-        h.append("set-cookie", "b=2;domain=.ORIGIN.internal;Secure;SameSite=Lax");
+        h.append(
+            "set-cookie",
+            "a=1; Domain=origin.internal; Path=/; HttpOnly",
+        );
+        h.append(
+            "set-cookie",
+            "b=2;domain=.ORIGIN.internal;Secure;SameSite=Lax",
+        );
         h.append("set-cookie", "c=3; Domain=other.com; Path=/x");
         h.append("set-cookie", "d=x=y; Path=/");
         r.on_response(&cx(), &mut h);

@@ -58,8 +58,8 @@ impl Cors {
             );
         }
         let allow_headers = header_list(f, "allow_headers", diags);
-        let allow_methods = header_list(f, "allow_methods", diags)
-            .unwrap_or_else(|| DEFAULT_METHODS.to_string());
+        let allow_methods =
+            header_list(f, "allow_methods", diags).unwrap_or_else(|| DEFAULT_METHODS.to_string());
         let expose_headers = header_list(f, "expose_headers", diags);
         let max_age = f.integer("max_age", 0, 86_400 * 7, diags);
         (diags.len() == start).then_some(Self {
@@ -77,9 +77,13 @@ impl Cors {
         self.origins.iter().any(|rule| match rule {
             OriginRule::Any => true,
             OriginRule::Exact(o) => *o == origin,
-            OriginRule::Wildcard(scheme, suffix) => origin
-                .strip_prefix(scheme.as_str())
-                .is_some_and(|rest| rest.len() > suffix.len() && rest.ends_with(suffix.as_str()) && !rest[..rest.len() - suffix.len()].contains(['/', ':'])),
+            OriginRule::Wildcard(scheme, suffix) => {
+                origin.strip_prefix(scheme.as_str()).is_some_and(|rest| {
+                    rest.len() > suffix.len()
+                        && rest.ends_with(suffix.as_str())
+                        && !rest[..rest.len() - suffix.len()].contains(['/', ':'])
+                })
+            }
         })
     }
 
@@ -117,7 +121,8 @@ impl Cors {
         let mut res = SimpleResponse::empty(204);
         if self.allows(origin) {
             self.stamp_origin(origin, &mut res.headers);
-            res.headers.set("access-control-allow-methods", &self.allow_methods);
+            res.headers
+                .set("access-control-allow-methods", &self.allow_methods);
             match &self.allow_headers {
                 Some(h) => res.headers.set("access-control-allow-headers", h),
                 None => {
@@ -190,7 +195,10 @@ fn parse_origin_rule(raw: &str) -> Result<OriginRule, String> {
         if suffix.contains('*') || crate::host::normalize_host(suffix).is_err() {
             return Err("wildcard origin must look like https://*.example.com".into());
         }
-        return Ok(OriginRule::Wildcard(scheme.to_string(), format!(".{suffix}")));
+        return Ok(OriginRule::Wildcard(
+            scheme.to_string(),
+            format!(".{suffix}"),
+        ));
     }
     if rest.contains('*') || crate::host::normalize_host(rest).is_err() {
         return Err("must be \"*\" or an origin like https://app.example.com".into());
@@ -231,13 +239,26 @@ mod tests {
 
     #[test]
     fn preflight_is_answered_without_upstream() {
-        let c = compile(json!({ "origins": ["https://app.example.com"], "max_age": 600 })).expect("ok");
+        let c =
+            compile(json!({ "origins": ["https://app.example.com"], "max_age": 600 })).expect("ok");
         let r = preflight(&c, "https://app.example.com");
         assert_eq!(r.status, 204);
-        assert_eq!(r.headers.get("access-control-allow-origin").as_deref(), Some("https://app.example.com"));
-        assert_eq!(r.headers.get("access-control-allow-headers").as_deref(), Some("x-a, x-b"));
-        assert_eq!(r.headers.get("access-control-allow-methods").as_deref(), Some(DEFAULT_METHODS));
-        assert_eq!(r.headers.get("access-control-max-age").as_deref(), Some("600"));
+        assert_eq!(
+            r.headers.get("access-control-allow-origin").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            r.headers.get("access-control-allow-headers").as_deref(),
+            Some("x-a, x-b")
+        );
+        assert_eq!(
+            r.headers.get("access-control-allow-methods").as_deref(),
+            Some(DEFAULT_METHODS)
+        );
+        assert_eq!(
+            r.headers.get("access-control-max-age").as_deref(),
+            Some("600")
+        );
         assert!(r.headers.get("vary").expect("vary").contains("Origin"));
         let denied = preflight(&c, "https://evil.example");
         assert_eq!(denied.status, 204);
@@ -250,29 +271,54 @@ mod tests {
         let mut cx = cx();
         cx.method = "OPTIONS";
         let mut h = HeaderList::new().with("origin", "https://a.com");
-        assert!(matches!(c.on_request(&cx, &mut RequestState::default(), &mut h), Flow::Continue));
+        assert!(matches!(
+            c.on_request(&cx, &mut RequestState::default(), &mut h),
+            Flow::Continue
+        ));
     }
 
     #[test]
     fn response_gets_star_or_echo_with_vary() {
         let any = compile(json!({ "expose_headers": ["x-total"] })).expect("ok");
-        let state = RequestState { origin: Some("https://x.com".into()) };
+        let state = RequestState {
+            origin: Some("https://x.com".into()),
+        };
         let mut h = HeaderList::new().with("vary", "Accept-Encoding");
         any.on_response(&state, &mut h);
         assert_eq!(h.get("access-control-allow-origin").as_deref(), Some("*"));
-        assert_eq!(h.get("access-control-expose-headers").as_deref(), Some("x-total"));
+        assert_eq!(
+            h.get("access-control-expose-headers").as_deref(),
+            Some("x-total")
+        );
         assert_eq!(h.get("vary").as_deref(), Some("Accept-Encoding"));
 
-        let cred = compile(json!({ "origins": ["https://*.example.com"], "allow_credentials": true })).expect("ok");
-        let state = RequestState { origin: Some("https://a.b.example.com".into()) };
+        let cred =
+            compile(json!({ "origins": ["https://*.example.com"], "allow_credentials": true }))
+                .expect("ok");
+        let state = RequestState {
+            origin: Some("https://a.b.example.com".into()),
+        };
         let mut h = HeaderList::new().with("vary", "Accept-Encoding");
         cred.on_response(&state, &mut h);
-        assert_eq!(h.get("access-control-allow-origin").as_deref(), Some("https://a.b.example.com"));
-        assert_eq!(h.get("access-control-allow-credentials").as_deref(), Some("true"));
+        assert_eq!(
+            h.get("access-control-allow-origin").as_deref(),
+            Some("https://a.b.example.com")
+        );
+        assert_eq!(
+            h.get("access-control-allow-credentials").as_deref(),
+            Some("true")
+        );
         assert_eq!(h.get("vary").as_deref(), Some("Accept-Encoding, Origin"));
 
-        for bad in ["https://example.com", "http://a.example.com", "https://a.example.com.evil.com", "https://evil.com/.example.com"] {
-            let state = RequestState { origin: Some(bad.into()) };
+        for bad in [
+            "https://example.com",
+            "http://a.example.com",
+            "https://a.example.com.evil.com",
+            "https://evil.com/.example.com",
+        ] {
+            let state = RequestState {
+                origin: Some(bad.into()),
+            };
             let mut h = HeaderList::new();
             cred.on_response(&state, &mut h);
             assert_eq!(h.get("access-control-allow-origin"), None, "{bad}");
@@ -284,13 +330,26 @@ mod tests {
 
     #[test]
     fn invalid_options_are_refused_with_paths() {
-        assert_eq!(compile(json!({ "allow_credentials": true })).err(), Some(vec!["o.allow_credentials".to_string()]));
         assert_eq!(
-            compile(json!({ "origins": ["ftp://x.com", "https://ok.com", "https://a.com/path"] })).err(),
+            compile(json!({ "allow_credentials": true })).err(),
+            Some(vec!["o.allow_credentials".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "origins": ["ftp://x.com", "https://ok.com", "https://a.com/path"] }))
+                .err(),
             Some(vec!["o.origins[0]".to_string(), "o.origins[2]".to_string()])
         );
-        assert_eq!(compile(json!({ "max_age": -1 })).err(), Some(vec!["o.max_age".to_string()]));
-        assert_eq!(compile(json!({ "allow_headers": ["bad header"] })).err(), Some(vec!["o.allow_headers[0]".to_string()]));
-        assert_eq!(compile(json!({ "origin": ["*"] })).err(), Some(vec!["o.origin".to_string()]));
+        assert_eq!(
+            compile(json!({ "max_age": -1 })).err(),
+            Some(vec!["o.max_age".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "allow_headers": ["bad header"] })).err(),
+            Some(vec!["o.allow_headers[0]".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "origin": ["*"] })).err(),
+            Some(vec!["o.origin".to_string()])
+        );
     }
 }

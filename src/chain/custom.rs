@@ -21,7 +21,11 @@ pub trait CustomHandler {
 }
 
 /// Compiles a custom handler's `options` (at `path`), recording errors in `diags`.
-pub type CompileFn = fn(options: Option<&Value>, path: &str, diags: &mut Diagnostics) -> Option<Rc<dyn CustomHandler>>;
+pub type CompileFn = fn(
+    options: Option<&Value>,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Option<Rc<dyn CustomHandler>>;
 
 thread_local! {
     static REGISTRY: RefCell<Vec<(&'static str, CompileFn)>> = const { RefCell::new(Vec::new()) };
@@ -55,5 +59,10 @@ pub fn register_handler(type_name: &'static str, compile: CompileFn) -> Result<(
 
 /// The compile function registered for `type_name`.
 pub(crate) fn lookup(type_name: &str) -> Option<CompileFn> {
-    REGISTRY.with(|r| r.borrow().iter().find(|(n, _)| *n == type_name).map(|(_, f)| *f))
+    REGISTRY.with(|r| {
+        r.borrow()
+            .iter()
+            .find(|(n, _)| *n == type_name)
+            .map(|(_, f)| *f)
+    })
 }

@@ -147,13 +147,21 @@ mod tests {
     #[test]
     fn stamps_every_header() {
         let f = Forwarded::default();
-        let mut h = HeaderList::new().with("cf-connecting-ip", "203.0.113.9").with("x-real-ip", "6.6.6.6");
+        let mut h = HeaderList::new()
+            .with("cf-connecting-ip", "203.0.113.9")
+            .with("x-real-ip", "6.6.6.6");
         f.on_request(&cx(), &mut h);
-        assert_eq!(h.get("x-forwarded-host").as_deref(), Some("app.example.com"));
+        assert_eq!(
+            h.get("x-forwarded-host").as_deref(),
+            Some("app.example.com")
+        );
         assert_eq!(h.get("x-forwarded-proto").as_deref(), Some("https"));
         assert_eq!(h.get("x-forwarded-for").as_deref(), Some("203.0.113.9"));
         assert_eq!(h.get("x-real-ip").as_deref(), Some("203.0.113.9"));
-        assert_eq!(h.get("x-original-url").as_deref(), Some("https://app.example.com/a/b?x=1"));
+        assert_eq!(
+            h.get("x-original-url").as_deref(),
+            Some("https://app.example.com/a/b?x=1")
+        );
     }
 
     #[test]
@@ -163,12 +171,18 @@ mod tests {
             .with("cf-connecting-ip", "203.0.113.9")
             .with("x-forwarded-for", "198.51.100.1, 203.0.113.9");
         f.on_request(&cx(), &mut h);
-        assert_eq!(h.get("x-forwarded-for").as_deref(), Some("198.51.100.1, 203.0.113.9"));
+        assert_eq!(
+            h.get("x-forwarded-for").as_deref(),
+            Some("198.51.100.1, 203.0.113.9")
+        );
         let mut h = HeaderList::new()
             .with("cf-connecting-ip", "203.0.113.10")
             .with("x-forwarded-for", "198.51.100.1");
         f.on_request(&cx(), &mut h);
-        assert_eq!(h.get("x-forwarded-for").as_deref(), Some("198.51.100.1, 203.0.113.10"));
+        assert_eq!(
+            h.get("x-forwarded-for").as_deref(),
+            Some("198.51.100.1, 203.0.113.10")
+        );
     }
 
     #[test]
@@ -213,10 +227,22 @@ mod tests {
 
     #[test]
     fn cloudflare_ranges() {
-        for ip in ["173.245.48.1", "104.16.0.1", "172.71.255.255", "2606:4700::1", "2a06:98c7::1"] {
+        for ip in [
+            "173.245.48.1",
+            "104.16.0.1",
+            "172.71.255.255",
+            "2606:4700::1",
+            "2a06:98c7::1",
+        ] {
             assert!(is_cloudflare_ip(&ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["8.8.8.8", "172.72.0.1", "127.0.0.1", "2001:db8::1", "2a06:98c8::1"] {
+        for ip in [
+            "8.8.8.8",
+            "172.72.0.1",
+            "127.0.0.1",
+            "2001:db8::1",
+            "2a06:98c8::1",
+        ] {
             assert!(!is_cloudflare_ip(&ip.parse().expect("ip")), "{ip}");
         }
     }

@@ -93,7 +93,11 @@ mod tests {
         assert!(d.is_empty());
         let mut req = HeaderList::new().with("x-env", "dev").with("cookie", "a=1");
         e.on_request(&mut req);
-        assert_eq!(req.get("x-env").as_deref(), Some("prod"), "set after remove wins");
+        assert_eq!(
+            req.get("x-env").as_deref(),
+            Some("prod"),
+            "set after remove wins"
+        );
         assert_eq!(req.get("cookie"), None);
         let mut res = HeaderList::new().with("server", "nginx");
         e.on_response(&mut res);
@@ -109,6 +113,14 @@ mod tests {
         assert!(HeaderEdits::compile(&mut f, &mut d).is_none());
         let mut paths: Vec<_> = d.into_errors().0.into_iter().map(|e| e.path).collect();
         paths.sort();
-        assert_eq!(paths, vec!["o.remove_response[0]", "o.request.bad name", "o.request.n", "o.request.ok"]);
+        assert_eq!(
+            paths,
+            vec![
+                "o.remove_response[0]",
+                "o.request.bad name",
+                "o.request.n",
+                "o.request.ok"
+            ]
+        );
     }
 }

@@ -45,7 +45,10 @@ impl RewriteLocation {
         };
         if origin == self.upstream_origin {
             let rest = if rest.is_empty() { "/" } else { rest };
-            headers.set("location", &format!("{}://{}{rest}", cx.scheme, cx.authority));
+            headers.set(
+                "location",
+                &format!("{}://{}{rest}", cx.scheme, cx.authority),
+            );
         }
     }
 }
@@ -62,8 +65,16 @@ mod tests {
             upstream_origin: "http://127.0.0.1:9001".into(),
         };
         let cases = [
-            (302, "http://127.0.0.1:9001/login?next=/a#top", Some("https://app.example.com/login?next=/a#top")),
-            (301, "HTTP://127.0.0.1:9001", Some("https://app.example.com/")),
+            (
+                302,
+                "http://127.0.0.1:9001/login?next=/a#top",
+                Some("https://app.example.com/login?next=/a#top"),
+            ),
+            (
+                301,
+                "HTTP://127.0.0.1:9001",
+                Some("https://app.example.com/"),
+            ),
             (302, "http://127.0.0.1:9002/x", None),
             (302, "/relative", None),
             (200, "http://127.0.0.1:9001/x", None),
@@ -71,14 +82,24 @@ mod tests {
         for (status, loc, want) in cases {
             let mut h = HeaderList::new().with("location", loc);
             r.on_response(&cx(), status, &mut h);
-            assert_eq!(h.get("location").as_deref(), Some(want.unwrap_or(loc)), "{status} {loc}");
+            assert_eq!(
+                h.get("location").as_deref(),
+                Some(want.unwrap_or(loc)),
+                "{status} {loc}"
+            );
         }
     }
 
     #[test]
     fn origins_normalise_default_ports() {
-        assert_eq!(split_origin("https://A.com:443/x").map(|o| o.0), Some("https://a.com".into()));
-        assert_eq!(split_origin("http://a.com:8080?q").map(|o| o.0), Some("http://a.com:8080".into()));
+        assert_eq!(
+            split_origin("https://A.com:443/x").map(|o| o.0),
+            Some("https://a.com".into())
+        );
+        assert_eq!(
+            split_origin("http://a.com:8080?q").map(|o| o.0),
+            Some("http://a.com:8080".into())
+        );
         assert_eq!(split_origin("ftp://a.com"), None);
         assert_eq!(split_origin("http://user@a.com/"), None);
     }

@@ -209,7 +209,10 @@ impl Chain {
         status: u16,
         headers: &mut dyn HeaderAccess,
     ) {
-        for m in self.middleware[..ran.min(self.middleware.len())].iter().rev() {
+        for m in self.middleware[..ran.min(self.middleware.len())]
+            .iter()
+            .rev()
+        {
             m.on_response(cx, state, status, headers);
         }
     }

@@ -54,7 +54,10 @@ impl StaticDocument {
                 normalize_host(domain)
             };
             let Ok(key) = key else {
-                diags.error(hpath, "is not a valid domain (a host name or *.example.com)");
+                diags.error(
+                    hpath,
+                    "is not a valid domain (a host name or *.example.com)",
+                );
                 continue;
             };
             if doc.hosts.contains_key(&key) {
@@ -62,7 +65,9 @@ impl StaticDocument {
                 continue;
             }
             let mut f = Fields::new(Some(entry), &hpath, &mut diags);
-            let tenant_id = f.required_string("tenant_id", &mut diags).map(str::to_string);
+            let tenant_id = f
+                .required_string("tenant_id", &mut diags)
+                .map(str::to_string);
             let custom_domain_id = f.string("custom_domain_id", &mut diags).map(str::to_string);
             let routes = match f.raw("routes") {
                 Some(Value::Array(r)) => r.clone(),
@@ -80,7 +85,9 @@ impl StaticDocument {
                 domain: key.clone(),
                 routes,
             };
-            if let Some(config) = HostConfig::compile(&record, &field(&hpath, "routes"), bindings, &mut diags) {
+            if let Some(config) =
+                HostConfig::compile(&record, &field(&hpath, "routes"), bindings, &mut diags)
+            {
                 doc.hosts.insert(key, Rc::new(config));
             }
         }

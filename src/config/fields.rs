@@ -197,7 +197,14 @@ mod tests {
         let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            vec!["opts.a", "opts.b", "opts.c[0]", "opts.n", "opts.missing", "opts.zzz"]
+            vec![
+                "opts.a",
+                "opts.b",
+                "opts.c[0]",
+                "opts.n",
+                "opts.missing",
+                "opts.zzz"
+            ]
         );
     }
 

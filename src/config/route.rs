@@ -40,9 +40,16 @@ pub fn compile_route(
     let priority = f
         .integer("priority", -1_000_000, 1_000_000, diags)
         .unwrap_or(DEFAULT_PRIORITY);
-    let created_at = f.string("created_at", diags).unwrap_or_default().to_string();
+    let created_at = f
+        .string("created_at", diags)
+        .unwrap_or_default()
+        .to_string();
     // Accepted so that a stored route can be written back unchanged.
-    let _ = (f.raw("tenant_id"), f.raw("custom_domain_id"), f.raw("updated_at"));
+    let _ = (
+        f.raw("tenant_id"),
+        f.raw("custom_domain_id"),
+        f.raw("updated_at"),
+    );
     let match_value = f.raw("match");
     let handlers = f.raw("handlers");
     f.finish(diags);

@@ -129,7 +129,10 @@ async fn run(
         query,
         headers: &in_headers,
     };
-    let selected = config.table.select(&match_path, &facts).ok_or(ProxyError::NoRoute)?;
+    let selected = config
+        .table
+        .select(&match_path, &facts)
+        .ok_or(ProxyError::NoRoute)?;
     let chain = &selected.route.chain;
     let cx = RequestCx {
         method: &method,
@@ -146,8 +149,8 @@ async fn run(
     };
 
     // The upstream request gets its own mutable copy of the headers.
-    let up_headers = web_sys::Headers::new_with_headers(&in_headers)
-        .map_err(|_| ProxyError::HandlerFailed {
+    let up_headers =
+        web_sys::Headers::new_with_headers(&in_headers).map_err(|_| ProxyError::HandlerFailed {
             handler: chain.terminal.type_name(),
             detail: "cannot copy request headers".into(),
         })?;
@@ -156,7 +159,8 @@ async fn run(
     let outcome = chain.on_request(&cx, &mut state, &mut up);
     if let Some(mut early) = outcome.early {
         chain.on_response(&cx, &state, outcome.ran, early.status, &mut early.headers);
-        return to_js_response(&early, method == "HEAD").map_err(|_| internal(chain.terminal.type_name()));
+        return to_js_response(&early, method == "HEAD")
+            .map_err(|_| internal(chain.terminal.type_name()));
     }
     match chain.terminal.plan(&cx, &mut up)? {
         TerminalPlan::Respond(mut res) => {
@@ -194,7 +198,10 @@ fn with_mutable_headers(res: web_sys::Response) -> worker::Result<web_sys::Respo
     init.set_status_text(&res.status_text());
     init.set_headers(&headers);
     let body = res.body();
-    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)?)
+    Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
+        body.as_ref(),
+        &init,
+    )?)
 }
 
 fn to_js_response(res: &SimpleResponse, head: bool) -> worker::Result<web_sys::Response> {
@@ -209,4 +216,3 @@ fn to_js_response(res: &SimpleResponse, head: bool) -> worker::Result<web_sys::R
     let body = (!no_body).then_some(res.body.as_str());
     Ok(web_sys::Response::new_with_opt_str_and_init(body, &init)?)
 }
-

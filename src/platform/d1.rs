@@ -26,13 +26,16 @@ fn parse_json_column(text: Option<&str>, default: Value) -> Value {
     match text {
         None => default,
         // A corrupt column must fail validation of this host, not the request.
-        Some(t) => serde_json::from_str(t).unwrap_or_else(|e| Value::String(format!("<stored JSON is invalid: {e}>"))),
+        Some(t) => serde_json::from_str(t)
+            .unwrap_or_else(|e| Value::String(format!("<stored JSON is invalid: {e}>"))),
     }
 }
 
 /// Loads a normalised host: `Ok(None)` when no domain matches.
 pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord>, String> {
-    let db = env.d1(DB_BINDING).map_err(|e| format!("D1 binding {DB_BINDING}: {e}"))?;
+    let db = env
+        .d1(DB_BINDING)
+        .map_err(|e| format!("D1 binding {DB_BINDING}: {e}"))?;
     let candidates = lookup_candidates(host);
     let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("?{i}")).collect();
     let sql = format!(
@@ -44,7 +47,10 @@ pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord
         placeholders.join(", ")
     );
     let args: Vec<JsValue> = candidates.iter().map(|c| JsValue::from_str(c)).collect();
-    let stmt = db.prepare(sql).bind(&args).map_err(|e| format!("D1 bind: {e}"))?;
+    let stmt = db
+        .prepare(sql)
+        .bind(&args)
+        .map_err(|e| format!("D1 bind: {e}"))?;
     let result = stmt.all().await.map_err(|e| format!("D1 query: {e}"))?;
     let rows: Vec<Row> = result.results().map_err(|e| format!("D1 rows: {e}"))?;
     // The most specific candidate that exists wins.

@@ -66,7 +66,10 @@ fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
         Some(c) if diags.is_empty() => Ok(Rc::new(c)),
         _ => {
             let errors = diags.into_errors();
-            worker::console_error!("portico: stored config for host {} is invalid: {errors}", record.domain);
+            worker::console_error!(
+                "portico: stored config for host {} is invalid: {errors}",
+                record.domain
+            );
             Err(Rc::from(errors.to_string()))
         }
     }
@@ -82,7 +85,9 @@ pub(crate) async fn resolve(
     match &iso.source {
         SourceKind::Unsupported(_) => return Err(ProxyError::ConfigInvalid),
         SourceKind::Static => {
-            let doc = iso.static_document(env).map_err(|_| ProxyError::ConfigInvalid)?;
+            let doc = iso
+                .static_document(env)
+                .map_err(|_| ProxyError::ConfigInvalid)?;
             return match doc.lookup(host) {
                 Some(c) => Ok((c, Tier::Static)),
                 None => Err(ProxyError::UnknownHost),
@@ -112,9 +117,14 @@ pub(crate) async fn resolve(
     if let Some(entry) = read_cache(&cache, host).await {
         let age = now.saturating_sub(entry.stored_at_ms);
         let freshness = classify(age, entry.record.is_none(), &iso.ttls);
-        if matches!(freshness, Freshness::Fresh | Freshness::Revalidate | Freshness::StaleIfError) {
+        if matches!(
+            freshness,
+            Freshness::Fresh | Freshness::Revalidate | Freshness::StaleIfError
+        ) {
             let value = entry.record.as_ref().map(|r| compile(iso, env, r));
-            iso.memory.borrow_mut().put(host, value.clone(), entry.stored_at_ms);
+            iso.memory
+                .borrow_mut()
+                .put(host, value.clone(), entry.stored_at_ms);
             match freshness {
                 Freshness::Fresh => return finish(value, Tier::CacheApi),
                 Freshness::Revalidate => {
@@ -137,12 +147,18 @@ pub(crate) async fn resolve(
             if let Some(w) = write {
                 ctx.wait_until(w);
             }
-            let tier = if value.is_some() { Tier::Source } else { Tier::Negative };
+            let tier = if value.is_some() {
+                Tier::Source
+            } else {
+                Tier::Negative
+            };
             finish(value, tier)
         }
         Err(err) => match stale {
             Some(value) => {
-                worker::console_warn!("portico: host source failed for {host} ({err}); serving stale config");
+                worker::console_warn!(
+                    "portico: host source failed for {host} ({err}); serving stale config"
+                );
                 finish(value, Tier::StaleIfError)
             }
             None => Err(err),
@@ -189,7 +205,9 @@ fn store(
         let Ok(mut res) = worker::Response::ok(body) else {
             return;
         };
-        let _ = res.headers_mut().set("cache-control", &format!("max-age={max_age}"));
+        let _ = res
+            .headers_mut()
+            .set("cache-control", &format!("max-age={max_age}"));
         let _ = res.headers_mut().set("content-type", "application/json");
         if let Err(e) = Cache::default().put(key.as_str(), res).await {
             worker::console_warn!("portico: host cache write failed: {e}");
@@ -207,7 +225,11 @@ async fn read_cache(cache: &Cache, host: &str) -> Option<StoredEntry> {
 }
 
 /// One source read per host at a time; concurrent misses await the same read.
-async fn load_shared(iso: &Rc<Isolate>, env: &Env, host: &str) -> Result<Option<HostRecord>, ProxyError> {
+async fn load_shared(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    host: &str,
+) -> Result<Option<HostRecord>, ProxyError> {
     let existing = iso.inflight.borrow().get(host).cloned();
     let shared = match existing {
         Some(s) => s,
@@ -215,8 +237,12 @@ async fn load_shared(iso: &Rc<Isolate>, env: &Env, host: &str) -> Result<Option<
             Counters::bump(&iso.counters.source_reads);
             let env = env.clone();
             let h = host.to_string();
-            let fut = async move { d1::load_host(&env, &h).await }.boxed_local().shared();
-            iso.inflight.borrow_mut().insert(host.to_string(), fut.clone());
+            let fut = async move { d1::load_host(&env, &h).await }
+                .boxed_local()
+                .shared();
+            iso.inflight
+                .borrow_mut()
+                .insert(host.to_string(), fut.clone());
             fut
         }
     };

@@ -51,8 +51,12 @@ fn build_request(
     if let Some(body) = original.body() {
         init.set_body(&body);
     }
-    web_sys::Request::new_with_str_and_init(&call.url, &init)
-        .map_err(|e| failed(call.handler, format!("cannot build upstream request: {}", js_detail(&e))))
+    web_sys::Request::new_with_str_and_init(&call.url, &init).map_err(|e| {
+        failed(
+            call.handler,
+            format!("cannot build upstream request: {}", js_detail(&e)),
+        )
+    })
 }
 
 /// Sends the request and waits for response headers, at most `timeout_ms`.
@@ -86,8 +90,9 @@ pub(crate) async fn send(
             global.fetch_with_request(&request)
         }
         Target::Service { binding: name } => {
-            let b = binding(env, name)
-                .ok_or_else(|| ProxyError::HostConfigInvalid(format!("no service binding named {name}")))?;
+            let b = binding(env, name).ok_or_else(|| {
+                ProxyError::HostConfigInvalid(format!("no service binding named {name}"))
+            })?;
             apply(&b, "fetch", &Array::of1(&request))
                 .map(|v| Promise::resolve(&v))
                 .map_err(|e| failed(handler, js_detail(&e)))?
@@ -98,15 +103,20 @@ pub(crate) async fn send(
             cpu_ms,
             subrequests,
         } => {
-            let ns = binding(env, name)
-                .ok_or_else(|| ProxyError::HostConfigInvalid(format!("no dispatch namespace named {name}")))?;
+            let ns = binding(env, name).ok_or_else(|| {
+                ProxyError::HostConfigInvalid(format!("no dispatch namespace named {name}"))
+            })?;
             let options = Object::new();
             let limits = Object::new();
             if let Some(cpu) = cpu_ms {
                 let _ = Reflect::set(&limits, &"cpuMs".into(), &JsValue::from_f64(*cpu as f64));
             }
             if let Some(sub) = subrequests {
-                let _ = Reflect::set(&limits, &"subRequests".into(), &JsValue::from_f64(*sub as f64));
+                let _ = Reflect::set(
+                    &limits,
+                    &"subRequests".into(),
+                    &JsValue::from_f64(*sub as f64),
+                );
             }
             if cpu_ms.is_some() || subrequests.is_some() {
                 let _ = Reflect::set(&options, &"limits".into(), &limits);
@@ -115,13 +125,25 @@ pub(crate) async fn send(
             // A real namespace returns a Fetcher at once; the local emulator returns
             // an RPC promise. Promise.resolve covers both.
             let got = apply(&ns, "get", &args).map_err(|e| failed(handler, js_detail(&e)))?;
-            let fetcher = with_timeout(handler, call.timeout_ms, JsFuture::from(Promise::resolve(&got)), &controller).await?;
+            let fetcher = with_timeout(
+                handler,
+                call.timeout_ms,
+                JsFuture::from(Promise::resolve(&got)),
+                &controller,
+            )
+            .await?;
             apply(&fetcher, "fetch", &Array::of1(&request))
                 .map(|v| Promise::resolve(&v))
                 .map_err(|e| failed(handler, js_detail(&e)))?
         }
     };
-    let res = with_timeout(handler, call.timeout_ms, JsFuture::from(promise), &controller).await?;
+    let res = with_timeout(
+        handler,
+        call.timeout_ms,
+        JsFuture::from(promise),
+        &controller,
+    )
+    .await?;
     res.dyn_into::<web_sys::Response>()
         .map_err(|_| failed(handler, "upstream did not return a Response"))
 }

@@ -80,7 +80,11 @@ impl<V: Clone> MemoryCache<V> {
         self.tick += 1;
         let tick = self.tick;
         let slot = self.slots.get_mut(host)?;
-        let freshness = classify(now_ms.saturating_sub(slot.stored_at_ms), slot.value.is_none(), ttls);
+        let freshness = classify(
+            now_ms.saturating_sub(slot.stored_at_ms),
+            slot.value.is_none(),
+            ttls,
+        );
         if freshness == Freshness::Expired {
             self.slots.remove(host);
             return None;
@@ -198,16 +202,32 @@ mod tests {
         let h = c.get("a.com", 10, &t).expect("hit");
         assert_eq!((h.freshness, h.start_refresh), (Freshness::Fresh, false));
         let h = c.get("a.com", 1_500, &t).expect("hit");
-        assert_eq!((h.freshness, h.start_refresh), (Freshness::Revalidate, true));
+        assert_eq!(
+            (h.freshness, h.start_refresh),
+            (Freshness::Revalidate, true)
+        );
         let h = c.get("a.com", 1_600, &t).expect("hit");
-        assert_eq!((h.freshness, h.start_refresh), (Freshness::Revalidate, false), "already refreshing");
+        assert_eq!(
+            (h.freshness, h.start_refresh),
+            (Freshness::Revalidate, false),
+            "already refreshing"
+        );
         c.refresh_failed("a.com");
-        assert!(c.get("a.com", 1_700, &t).expect("hit").start_refresh, "may retry after a failure");
+        assert!(
+            c.get("a.com", 1_700, &t).expect("hit").start_refresh,
+            "may retry after a failure"
+        );
         c.put("a.com", Some(2), 1_800);
         let h = c.get("a.com", 1_900, &t).expect("hit");
         assert_eq!((h.value, h.freshness), (Some(2), Freshness::Fresh));
-        assert_eq!(c.get("a.com", 5_000, &t).expect("hit").freshness, Freshness::StaleIfError);
-        assert!(c.get("a.com", 9_000, &t).is_none(), "expired entries are dropped");
+        assert_eq!(
+            c.get("a.com", 5_000, &t).expect("hit").freshness,
+            Freshness::StaleIfError
+        );
+        assert!(
+            c.get("a.com", 9_000, &t).is_none(),
+            "expired entries are dropped"
+        );
         assert!(c.is_empty());
     }
 

@@ -42,7 +42,9 @@ impl CacheTtls {
                 Some(v) => match v.trim().parse::<u64>() {
                     Ok(n) => n.saturating_mul(scale),
                     Err(_) => {
-                        warnings.push(format!("{name}={v:?} is not a whole number; using the default"));
+                        warnings.push(format!(
+                            "{name}={v:?} is not a whole number; using the default"
+                        ));
                         default
                     }
                 },
@@ -50,12 +52,21 @@ impl CacheTtls {
         };
         out.fresh_ms = read("PORTICO_HOST_CACHE_FRESH_SECONDS", out.fresh_ms, 1000);
         out.swr_ms = read("PORTICO_HOST_CACHE_SWR_SECONDS", out.swr_ms, 1000);
-        out.stale_if_error_ms = read("PORTICO_HOST_CACHE_STALE_IF_ERROR_SECONDS", out.stale_if_error_ms, 1000);
+        out.stale_if_error_ms = read(
+            "PORTICO_HOST_CACHE_STALE_IF_ERROR_SECONDS",
+            out.stale_if_error_ms,
+            1000,
+        );
         out.negative_ms = read("PORTICO_HOST_CACHE_NEGATIVE_SECONDS", out.negative_ms, 1000);
-        out.resolve_timeout_ms = read("PORTICO_RESOLVE_TIMEOUT_MS", out.resolve_timeout_ms, 1).max(1);
-        out.max_entries = usize::try_from(read("PORTICO_HOST_CACHE_MAX_ENTRIES", out.max_entries as u64, 1))
-            .unwrap_or(1_000)
-            .max(1);
+        out.resolve_timeout_ms =
+            read("PORTICO_RESOLVE_TIMEOUT_MS", out.resolve_timeout_ms, 1).max(1);
+        out.max_entries = usize::try_from(read(
+            "PORTICO_HOST_CACHE_MAX_ENTRIES",
+            out.max_entries as u64,
+            1,
+        ))
+        .unwrap_or(1_000)
+        .max(1);
         (out, warnings)
     }
 

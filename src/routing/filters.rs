@@ -17,7 +17,8 @@ pub trait RequestFacts {
 }
 
 /// The standard methods a route answers when `methods` is absent or empty.
-pub const STANDARD_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
+pub const STANDARD_METHODS: [&str; 7] =
+    ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
 
 /// Methods a route answers; GET implies HEAD.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +138,10 @@ mod tests {
             self.host
         }
         fn header(&self, name: &str) -> Option<String> {
-            self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+            self.headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
         }
         fn query(&self) -> &str {
             self.query

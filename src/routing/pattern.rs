@@ -210,13 +210,17 @@ fn parse_segment(raw: &str) -> Result<Seg, String> {
         return Ok(Seg::PrefixStar(prefix.to_string()));
     }
     if raw.contains('*') {
-        return Err(format!("'*' in the middle of segment '{raw}' is not supported"));
+        return Err(format!(
+            "'*' in the middle of segment '{raw}' is not supported"
+        ));
     }
     if raw.contains(['?', '#']) {
         return Err("must not contain a query or fragment".into());
     }
     if raw.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!("segment '{raw}' contains spaces or control characters"));
+        return Err(format!(
+            "segment '{raw}' contains spaces or control characters"
+        ));
     }
     Ok(Seg::Static(raw.to_string()))
 }
@@ -295,11 +299,16 @@ fn expand(segs: Vec<Seg>) -> Vec<Expansion> {
 pub(crate) fn overlap(a: &[Piece], b: &[Piece]) -> bool {
     match (a.first(), b.first()) {
         (None, None) => true,
-        (Some(Piece::CatchAll { prefix }), other) => catch_all_overlaps(prefix, other, &b[1.min(b.len())..]),
-        (other, Some(Piece::CatchAll { prefix })) => catch_all_overlaps(prefix, other, &a[1.min(a.len())..]),
+        (Some(Piece::CatchAll { prefix }), other) => {
+            catch_all_overlaps(prefix, other, &b[1.min(b.len())..])
+        }
+        (other, Some(Piece::CatchAll { prefix })) => {
+            catch_all_overlaps(prefix, other, &a[1.min(a.len())..])
+        }
         (None, Some(_)) | (Some(_), None) => false,
         (Some(Piece::Static(x)), Some(Piece::Static(y))) => x == y && overlap(&a[1..], &b[1..]),
-        (Some(Piece::Static(x)), Some(Piece::Param)) | (Some(Piece::Param), Some(Piece::Static(x))) => {
+        (Some(Piece::Static(x)), Some(Piece::Param))
+        | (Some(Piece::Param), Some(Piece::Static(x))) => {
             !x.is_empty() && overlap(&a[1..], &b[1..])
         }
         (Some(Piece::Param), Some(Piece::Param)) => overlap(&a[1..], &b[1..]),
@@ -309,9 +318,13 @@ pub(crate) fn overlap(a: &[Piece], b: &[Piece]) -> bool {
 fn catch_all_overlaps(prefix: &str, other: Option<&Piece>, other_rest: &[Piece]) -> bool {
     match other {
         None => false,
-        Some(Piece::Static(t)) => t.starts_with(prefix) && (t.len() > prefix.len() || !other_rest.is_empty()),
+        Some(Piece::Static(t)) => {
+            t.starts_with(prefix) && (t.len() > prefix.len() || !other_rest.is_empty())
+        }
         Some(Piece::Param) => true,
-        Some(Piece::CatchAll { prefix: q }) => prefix.starts_with(q.as_str()) || q.starts_with(prefix),
+        Some(Piece::CatchAll { prefix: q }) => {
+            prefix.starts_with(q.as_str()) || q.starts_with(prefix)
+        }
     }
 }
 
@@ -371,13 +384,18 @@ mod tests {
             "/:id{}",
             "/:id!",
         ] {
-            assert!(PathPattern::parse(bad).is_err(), "{bad:?} should be refused");
+            assert!(
+                PathPattern::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
         assert!(PathPattern::parse(&format!("/{}", "a".repeat(5000))).is_err());
     }
 
     fn pieces(p: &str, i: usize) -> Vec<Piece> {
-        PathPattern::parse(p).expect("valid").expansions[i].pieces.clone()
+        PathPattern::parse(p).expect("valid").expansions[i]
+            .pieces
+            .clone()
     }
 
     #[test]

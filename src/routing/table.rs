@@ -204,25 +204,26 @@ impl Layer {
     }
 }
 
-fn layer_conflicts(layer: &Layer, entries: &[Entry], pieces: &[Piece], first: Option<&str>) -> bool {
+fn layer_conflicts(
+    layer: &Layer,
+    entries: &[Entry],
+    pieces: &[Piece],
+    first: Option<&str>,
+) -> bool {
     let hits = |idx: &usize| overlap(&entries[*idx].pieces, pieces);
     match first {
         Some(s) => {
             layer.by_first.get(s).is_some_and(|v| v.iter().any(hits))
                 || layer.dynamic_first.iter().any(hits)
         }
-        None => {
-            layer.dynamic_first.iter().any(hits) || layer.by_first.values().flatten().any(hits)
-        }
+        None => layer.dynamic_first.iter().any(hits) || layer.by_first.values().flatten().any(hits),
     }
 }
 
 fn constraints_hold(exp: &Expansion, params: &matchit::Params<'_, '_>) -> bool {
     exp.constraints.iter().enumerate().all(|(i, c)| match c {
         None => true,
-        Some(re) => params
-            .get(format!("p{i}"))
-            .is_some_and(|v| re.is_match(v)),
+        Some(re) => params.get(format!("p{i}")).is_some_and(|v| re.is_match(v)),
     })
 }
 

@@ -78,7 +78,10 @@ impl DispatchUpstream {
         let binding = f.required_string("binding", diags);
         if let Some(b) = binding {
             if !is_binding_name(b) {
-                diags.error(f.path_of("binding"), "must be a binding name (letters, digits, _)");
+                diags.error(
+                    f.path_of("binding"),
+                    "must be a binding name (letters, digits, _)",
+                );
             }
         }
         let template = f.required_string("script_name", diags).and_then(|t| {
@@ -184,7 +187,8 @@ mod tests {
 
     #[test]
     fn unresolvable_values_are_500() {
-        let t = compile(json!({ "binding": "D", "script_name": "{custom_domain_id}" })).expect("valid");
+        let t =
+            compile(json!({ "binding": "D", "script_name": "{custom_domain_id}" })).expect("valid");
         let mut c = cx();
         c.custom_domain_id = None;
         let err = t.plan(&c).expect_err("no custom domain id");
@@ -197,10 +201,25 @@ mod tests {
 
     #[test]
     fn template_errors_name_the_field() {
-        assert_eq!(compile(json!({ "binding": "D", "script_name": "{nope}" })).err(), Some(vec!["o.script_name".to_string()]));
-        assert_eq!(compile(json!({ "binding": "D", "script_name": "Upper" })).err(), Some(vec!["o.script_name".to_string()]));
-        assert_eq!(compile(json!({ "binding": "D", "script_name": "{tenant_id" })).err(), Some(vec!["o.script_name".to_string()]));
-        assert_eq!(compile(json!({ "script_name": "x" })).err(), Some(vec!["o.binding".to_string()]));
-        assert_eq!(compile(json!({ "binding": "D", "script_name": "x", "cpu_ms": 0 })).err(), Some(vec!["o.cpu_ms".to_string()]));
+        assert_eq!(
+            compile(json!({ "binding": "D", "script_name": "{nope}" })).err(),
+            Some(vec!["o.script_name".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "binding": "D", "script_name": "Upper" })).err(),
+            Some(vec!["o.script_name".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "binding": "D", "script_name": "{tenant_id" })).err(),
+            Some(vec!["o.script_name".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "script_name": "x" })).err(),
+            Some(vec!["o.binding".to_string()])
+        );
+        assert_eq!(
+            compile(json!({ "binding": "D", "script_name": "x", "cpu_ms": 0 })).err(),
+            Some(vec!["o.cpu_ms".to_string()])
+        );
     }
 }

@@ -13,7 +13,9 @@ pub const MAX_TIMEOUT_MS: i64 = 300_000;
 
 /// Reads `timeout_ms` with its bounds and default.
 pub(crate) fn timeout_ms(f: &mut Fields<'_>, diags: &mut Diagnostics) -> u32 {
-    let v = f.integer("timeout_ms", 1, MAX_TIMEOUT_MS, diags).unwrap_or(DEFAULT_TIMEOUT_MS);
+    let v = f
+        .integer("timeout_ms", 1, MAX_TIMEOUT_MS, diags)
+        .unwrap_or(DEFAULT_TIMEOUT_MS);
     u32::try_from(v).unwrap_or(30_000)
 }
 
@@ -87,7 +89,11 @@ mod tests {
         let call = h.plan(&cx());
         assert_eq!(call.host_header, None);
         assert_eq!(call.timeout_ms, 30_000);
-        for bad in [json!({}), json!({ "upstream_url": "ftp://x" }), json!({ "upstream_url": "https://x.com", "timeout_ms": 0 })] {
+        for bad in [
+            json!({}),
+            json!({ "upstream_url": "ftp://x" }),
+            json!({ "upstream_url": "https://x.com", "timeout_ms": 0 }),
+        ] {
             let mut d = Diagnostics::new();
             let mut f = Fields::new(Some(&bad), "o", &mut d);
             assert!(HttpUpstream::compile(&mut f, &mut d).is_none(), "{bad}");

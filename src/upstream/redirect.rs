@@ -58,7 +58,11 @@ impl Redirect {
         let (origin, path, target_query, target_fragment) = parsed?;
         let target_has_path = !(path.is_empty() || path == "/");
         Some(Self {
-            target: if target_has_path { format!("{origin}{path}") } else { origin },
+            target: if target_has_path {
+                format!("{origin}{path}")
+            } else {
+                origin
+            },
             target_has_path,
             target_query,
             target_fragment,
@@ -76,7 +80,10 @@ impl Redirect {
         } else if !self.target_has_path {
             loc.push('/');
         }
-        match (&self.target_query, self.preserve_query && !cx.query.is_empty()) {
+        match (
+            &self.target_query,
+            self.preserve_query && !cx.query.is_empty(),
+        ) {
             (Some(q), _) => {
                 loc.push('?');
                 loc.push_str(q);
@@ -107,8 +114,8 @@ impl Redirect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::HeaderAccess;
     use crate::chain::testing::cx;
+    use crate::message::HeaderAccess;
     use serde_json::json;
 
     fn redirect(v: serde_json::Value) -> Option<Redirect> {
@@ -120,14 +127,38 @@ mod tests {
     #[test]
     fn carries_path_and_query_only_when_target_has_none() {
         let cases = [
-            (json!({ "upstream_url": "https://new.example.com" }), "https://new.example.com/a/b?x=1"),
-            (json!({ "upstream_url": "https://new.example.com/" }), "https://new.example.com/a/b?x=1"),
-            (json!({ "upstream_url": "https://new.example.com/landing" }), "https://new.example.com/landing?x=1"),
-            (json!({ "upstream_url": "https://new.example.com/?src=old" }), "https://new.example.com/a/b?src=old"),
-            (json!({ "upstream_url": "https://new.example.com", "preserve_path": false }), "https://new.example.com/?x=1"),
-            (json!({ "upstream_url": "https://new.example.com", "preserve_query": false }), "https://new.example.com/a/b"),
-            (json!({ "upstream_url": "https://n.com/p#frag" }), "https://n.com/p?x=1#frag"),
-            (json!({ "upstream_url": "https://n.com/dir/" }), "https://n.com/dir/?x=1"),
+            (
+                json!({ "upstream_url": "https://new.example.com" }),
+                "https://new.example.com/a/b?x=1",
+            ),
+            (
+                json!({ "upstream_url": "https://new.example.com/" }),
+                "https://new.example.com/a/b?x=1",
+            ),
+            (
+                json!({ "upstream_url": "https://new.example.com/landing" }),
+                "https://new.example.com/landing?x=1",
+            ),
+            (
+                json!({ "upstream_url": "https://new.example.com/?src=old" }),
+                "https://new.example.com/a/b?src=old",
+            ),
+            (
+                json!({ "upstream_url": "https://new.example.com", "preserve_path": false }),
+                "https://new.example.com/?x=1",
+            ),
+            (
+                json!({ "upstream_url": "https://new.example.com", "preserve_query": false }),
+                "https://new.example.com/a/b",
+            ),
+            (
+                json!({ "upstream_url": "https://n.com/p#frag" }),
+                "https://n.com/p?x=1#frag",
+            ),
+            (
+                json!({ "upstream_url": "https://n.com/dir/" }),
+                "https://n.com/dir/?x=1",
+            ),
         ];
         for (opts, want) in cases {
             let r = redirect(opts.clone()).expect("valid");
@@ -140,7 +171,10 @@ mod tests {
 
     #[test]
     fn status_must_be_a_redirect() {
-        assert_eq!(redirect(json!({ "upstream_url": "https://a.com", "status": 308 })).map(|r| r.status), Some(308));
+        assert_eq!(
+            redirect(json!({ "upstream_url": "https://a.com", "status": 308 })).map(|r| r.status),
+            Some(308)
+        );
         assert!(redirect(json!({ "upstream_url": "https://a.com", "status": 200 })).is_none());
         assert!(redirect(json!({ "upstream_url": "/relative" })).is_none());
     }

@@ -32,7 +32,10 @@ impl ServiceUpstream {
         let binding = f.required_string("binding", diags);
         if let Some(b) = binding {
             if !is_binding_name(b) {
-                diags.error(f.path_of("binding"), "must be a binding name (letters, digits, _)");
+                diags.error(
+                    f.path_of("binding"),
+                    "must be a binding name (letters, digits, _)",
+                );
             }
         }
         let base = match f.string("upstream_url", diags) {
@@ -40,7 +43,11 @@ impl ServiceUpstream {
                 .map_err(|m| diags.error(f.path_of("upstream_url"), m))
                 .ok(),
             None => binding.and_then(|b| {
-                BaseUrl::parse(&format!("https://{}.binding.invalid/", b.to_ascii_lowercase().replace('_', "-"))).ok()
+                BaseUrl::parse(&format!(
+                    "https://{}.binding.invalid/",
+                    b.to_ascii_lowercase().replace('_', "-")
+                ))
+                .ok()
             }),
         };
         let preserve_host = f.boolean("preserve_host", true, diags);
@@ -85,12 +92,21 @@ mod tests {
         let call = s.plan(&cx());
         assert_eq!(call.url, "https://example-service.binding.invalid/a/b?x=1");
         assert_eq!(call.host_header.as_deref(), Some("app.example.com"));
-        assert_eq!(call.target, Target::Service { binding: "EXAMPLE_SERVICE".into() });
+        assert_eq!(
+            call.target,
+            Target::Service {
+                binding: "EXAMPLE_SERVICE".into()
+            }
+        );
     }
 
     #[test]
     fn binding_is_required_and_checked() {
-        for bad in [json!({}), json!({ "binding": "no-dashes" }), json!({ "binding": "B", "upstream_url": "nope" })] {
+        for bad in [
+            json!({}),
+            json!({ "binding": "no-dashes" }),
+            json!({ "binding": "B", "upstream_url": "nope" }),
+        ] {
             let mut d = Diagnostics::new();
             let mut f = Fields::new(Some(&bad), "o", &mut d);
             assert!(ServiceUpstream::compile(&mut f, &mut d).is_none(), "{bad}");

@@ -70,7 +70,10 @@ mod tests {
         let r = s.respond();
         assert_eq!(r.status, 201);
         assert_eq!(r.body, r#"{"ok":true}"#);
-        assert_eq!(r.headers.get("content-type").as_deref(), Some("application/json"));
+        assert_eq!(
+            r.headers.get("content-type").as_deref(),
+            Some("application/json")
+        );
         assert_eq!(r.headers.get("x-a").as_deref(), Some("1"));
     }
 
@@ -78,7 +81,10 @@ mod tests {
     fn body_and_defaults() {
         let r = compile(json!({ "body": "hi" })).expect("valid").respond();
         assert_eq!((r.status, r.body.as_str()), (200, "hi"));
-        assert_eq!(r.headers.get("content-type").as_deref(), Some("text/plain; charset=utf-8"));
+        assert_eq!(
+            r.headers.get("content-type").as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
         let r = compile(json!({})).expect("valid").respond();
         assert_eq!((r.status, r.body.as_str()), (200, ""));
         assert!(compile(json!({ "status": 99 })).is_none());

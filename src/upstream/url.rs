@@ -34,7 +34,9 @@ impl BaseUrl {
 
     /// Upstream URL for a request: base path + request path, request query kept.
     pub fn join(&self, path: &str, query: &str) -> String {
-        let mut out = String::with_capacity(self.origin.len() + self.base_path.len() + path.len() + query.len() + 2);
+        let mut out = String::with_capacity(
+            self.origin.len() + self.base_path.len() + path.len() + query.len() + 2,
+        );
         out.push_str(&self.origin);
         out.push_str(&self.base_path);
         if path.is_empty() {
@@ -68,7 +70,15 @@ mod tests {
 
     #[test]
     fn refuses_non_http_and_queries() {
-        for bad in ["ftp://a.com/", "a.com/x", "https://a.com/?q=1", "https://a.com/#f", "https:///x", "https://a b.com/", "javascript:alert(1)"] {
+        for bad in [
+            "ftp://a.com/",
+            "a.com/x",
+            "https://a.com/?q=1",
+            "https://a.com/#f",
+            "https:///x",
+            "https://a b.com/",
+            "javascript:alert(1)",
+        ] {
             assert!(BaseUrl::parse(bad).is_err(), "{bad}");
         }
     }

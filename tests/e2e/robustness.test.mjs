@@ -160,6 +160,19 @@ test("unknown hosts with random junk do not evict or break anything", async () =
   }
 });
 
+test("30 concurrent requests over warm hosts (static, http, basic_auth) all succeed", async () => {
+  const jobs = [];
+  for (let i = 0; i < 10; i++) {
+    jobs.push(h.fetch(`/c${i}`, { host: warm }).then(async (r) => [r.status, await r.text(), "alive"]));
+    jobs.push(h.fetch(`/c${i}`, { host: proxied }).then(async (r) => [r.status, JSON.parse(await r.text()).path, `/c${i}`]));
+    jobs.push(h.fetch(`/c${i}`, { host: guarded }).then(async (r) => [r.status === 401 ? 200 : r.status, await r.text() && "ok", "ok"]));
+  }
+  for (const [status, got, want] of await Promise.all(jobs)) {
+    assert.equal(status, 200);
+    assert.equal(got, want);
+  }
+});
+
 test("after everything, a normal request is 200 and still served from memory", async () => {
   const res = await h.fetch("/", { host: warm });
   assert.equal(res.status, 200);

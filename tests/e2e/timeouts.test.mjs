@@ -49,6 +49,9 @@ test("a timed-out request does not disturb the next one", async () => {
   const { host } = await h.addHost({
     routes: [{ handlers: [{ type: "http", options: { upstream_url: `${h.origin.url}/`, timeout_ms: 200 } }] }],
   });
+  const warmup = await h.fetch("/warm", { host }); // cold-miss sharing is tested in hosts.test.mjs
+  assert.equal(warmup.status, 200);
+  await warmup.text();
   const slow = h.fetch("/slow?ms=1000", { host });
   const fast = h.fetch("/fast", { host });
   const [rs, rf] = await Promise.all([slow, fast]);

@@ -16,14 +16,22 @@ fn errors(route: serde_json::Value) -> Vec<String> {
     let mut d = Diagnostics::new();
     let r = compile_route(&route, "", Some(&Env), &mut d);
     let errs: Vec<String> = d.into_errors().0.into_iter().map(|e| e.path).collect();
-    assert_eq!(r.is_some(), errs.is_empty(), "compile result and errors disagree for {route}");
+    assert_eq!(
+        r.is_some(),
+        errs.is_empty(),
+        "compile result and errors disagree for {route}"
+    );
     errs
 }
 
 fn ok(route: serde_json::Value) -> Chain {
     let mut d = Diagnostics::new();
     let r = compile_route(&route, "", Some(&Env), &mut d);
-    assert!(d.is_empty(), "unexpected errors for {route}: {:?}", d.into_errors());
+    assert!(
+        d.is_empty(),
+        "unexpected errors for {route}: {:?}",
+        d.into_errors()
+    );
     r.expect("valid route").payload.chain
 }
 
@@ -31,7 +39,9 @@ const HTTP: &str = "http://127.0.0.1:9001/";
 
 #[test]
 fn forwarded_headers_is_inserted_once_at_the_front() {
-    let c = ok(json!({ "handlers": [{ "type": "cors" }, { "type": "http", "options": { "upstream_url": HTTP } }] }));
+    let c = ok(
+        json!({ "handlers": [{ "type": "cors" }, { "type": "http", "options": { "upstream_url": HTTP } }] }),
+    );
     let names: Vec<_> = c.middleware.iter().map(Middleware::type_name).collect();
     assert_eq!(names, vec!["forwarded_headers", "cors"]);
     let c = ok(json!({ "handlers": [
@@ -40,7 +50,11 @@ fn forwarded_headers_is_inserted_once_at_the_front() {
         { "type": "http", "options": { "upstream_url": HTTP } }
     ] }));
     let names: Vec<_> = c.middleware.iter().map(Middleware::type_name).collect();
-    assert_eq!(names, vec!["cors", "forwarded_headers"], "an explicit one keeps its place");
+    assert_eq!(
+        names,
+        vec!["cors", "forwarded_headers"],
+        "an explicit one keeps its place"
+    );
 }
 
 #[test]
@@ -67,43 +81,154 @@ fn malformed_routes_are_refused_with_field_paths() {
         (json!({}), vec!["handlers"]),
         (json!({ "handlers": [] }), vec!["handlers"]),
         (json!({ "handlers": {} }), vec!["handlers"]),
-        (json!({ "handlers": [{ "type": "cors" }] }), vec!["handlers[0].type"]),
-        (json!({ "handlers": [http.clone(), { "type": "cors" }] }), vec!["handlers[0].type", "handlers[1].type"]),
-        (json!({ "handlers": [{ "type": "nope" }] }), vec!["handlers[0].type"]),
-        (json!({ "handlers": [{ "options": {} }] }), vec!["handlers[0].type"]),
-        (json!({ "handlers": [{ "type": 7 }] }), vec!["handlers[0].type"]),
-        (json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP }, "extra": 1 }] }), vec!["handlers[0].extra"]),
-        (json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP, "timeout": 5 } }] }), vec!["handlers[0].options.timeout"]),
-        (json!({ "handlers": [{ "type": "http", "options": { "upstream_url": "ftp://x.com/" } }] }), vec!["handlers[0].options.upstream_url"]),
-        (json!({ "handlers": [{ "type": "http", "options": { "upstream_url": "not a url" } }] }), vec!["handlers[0].options.upstream_url"]),
-        (json!({ "handlers": [{ "type": "http", "options": {} }] }), vec!["handlers[0].options.upstream_url"]),
-        (json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP, "preserve_host": "yes" } }] }), vec!["handlers[0].options.preserve_host"]),
-        (json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP, "timeout_ms": -5 } }] }), vec!["handlers[0].options.timeout_ms"]),
-        (json!({ "handlers": [{ "type": "cors", "options": { "origins": ["*"], "allow_credentials": true } }, http.clone()] }), vec!["handlers[0].options.allow_credentials"]),
-        (json!({ "handlers": [{ "type": "cors", "options": { "origins": ["https://ok.com", "nope"] } }, http.clone()] }), vec!["handlers[0].options.origins[1]"]),
-        (json!({ "handlers": [{ "type": "cors", "options": { "origins": "*" } }, http.clone()] }), vec!["handlers[0].options.origins"]),
-        (json!({ "handlers": [{ "type": "basic_auth", "options": { "username": "u" } }, http.clone()] }), vec!["handlers[0].options.password"]),
-        (json!({ "handlers": [{ "type": "cache", "options": { "ttl_seconds": 0 } }, http.clone()] }), vec!["handlers[0].options.ttl_seconds"]),
-        (json!({ "handlers": [{ "type": "cache" }, http.clone()] }), vec!["handlers[0].options.ttl_seconds"]),
-        (json!({ "handlers": [{ "type": "headers", "options": { "request": { "bad header": "x" } } }, http.clone()] }), vec!["handlers[0].options.request.bad header"]),
-        (json!({ "handlers": [{ "type": "rewrite_cookies" }, { "type": "static" }] }), vec!["handlers[0].options.upstream_host"]),
-        (json!({ "handlers": [{ "type": "rewrite_location", "options": { "upstream_origin": "https://a.com/path" } }, http.clone()] }), vec!["handlers[0].options.upstream_origin"]),
-        (json!({ "handlers": [{ "type": "redirect", "options": { "upstream_url": "https://a.com", "status": 200 } }] }), vec!["handlers[0].options.status"]),
-        (json!({ "handlers": [{ "type": "redirect", "options": { "upstream_url": "https://a.com", "status": "302" } }] }), vec!["handlers[0].options.status"]),
-        (json!({ "handlers": [{ "type": "static", "options": { "status": 700 } }] }), vec!["handlers[0].options.status"]),
-        (json!({ "handlers": [{ "type": "service_binding", "options": { "binding": "MISSING" } }] }), vec!["handlers[0].options.binding"]),
-        (json!({ "handlers": [{ "type": "dispatch_namespace", "options": { "binding": "DISPATCHER", "script_name": "{nope}" } }] }), vec!["handlers[0].options.script_name"]),
-        (json!({ "handlers": [{ "type": "dispatch_namespace", "options": { "binding": "OTHER", "script_name": "x" } }] }), vec!["handlers[0].options.binding"]),
-        (json!({ "handlers": [{ "type": "jwt" }, http.clone()] }), vec!["handlers[0].type"]),
-        (json!({ "match": { "path": "no-slash" }, "handlers": [http.clone()] }), vec!["match.path"]),
-        (json!({ "match": { "path": "/post/:id{[0-9+}" }, "handlers": [http.clone()] }), vec!["match.path"]),
-        (json!({ "match": { "headers": { "x-a": "(" } }, "handlers": [http.clone()] }), vec!["match.headers.x-a"]),
-        (json!({ "match": { "query": { "q": "[" } }, "handlers": [http.clone()] }), vec!["match.query.q"]),
-        (json!({ "match": { "hosts": ["*.*.com"] }, "handlers": [http.clone()] }), vec!["match.hosts[0]"]),
-        (json!({ "match": { "methods": ["GET", "BAD METHOD"] }, "handlers": [http.clone()] }), vec!["match.methods[1]"]),
-        (json!({ "match": { "pathx": "/" }, "handlers": [http.clone()] }), vec!["match.pathx"]),
-        (json!({ "priority": "high", "handlers": [http.clone()] }), vec!["priority"]),
-        (json!({ "handlers": [http.clone()], "name": "extra" }), vec!["name"]),
+        (
+            json!({ "handlers": [{ "type": "cors" }] }),
+            vec!["handlers[0].type"],
+        ),
+        (
+            json!({ "handlers": [http.clone(), { "type": "cors" }] }),
+            vec!["handlers[0].type", "handlers[1].type"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "nope" }] }),
+            vec!["handlers[0].type"],
+        ),
+        (
+            json!({ "handlers": [{ "options": {} }] }),
+            vec!["handlers[0].type"],
+        ),
+        (
+            json!({ "handlers": [{ "type": 7 }] }),
+            vec!["handlers[0].type"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP }, "extra": 1 }] }),
+            vec!["handlers[0].extra"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP, "timeout": 5 } }] }),
+            vec!["handlers[0].options.timeout"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": { "upstream_url": "ftp://x.com/" } }] }),
+            vec!["handlers[0].options.upstream_url"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": { "upstream_url": "not a url" } }] }),
+            vec!["handlers[0].options.upstream_url"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": {} }] }),
+            vec!["handlers[0].options.upstream_url"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP, "preserve_host": "yes" } }] }),
+            vec!["handlers[0].options.preserve_host"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "http", "options": { "upstream_url": HTTP, "timeout_ms": -5 } }] }),
+            vec!["handlers[0].options.timeout_ms"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "cors", "options": { "origins": ["*"], "allow_credentials": true } }, http.clone()] }),
+            vec!["handlers[0].options.allow_credentials"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "cors", "options": { "origins": ["https://ok.com", "nope"] } }, http.clone()] }),
+            vec!["handlers[0].options.origins[1]"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "cors", "options": { "origins": "*" } }, http.clone()] }),
+            vec!["handlers[0].options.origins"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "basic_auth", "options": { "username": "u" } }, http.clone()] }),
+            vec!["handlers[0].options.password"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "cache", "options": { "ttl_seconds": 0 } }, http.clone()] }),
+            vec!["handlers[0].options.ttl_seconds"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "cache" }, http.clone()] }),
+            vec!["handlers[0].options.ttl_seconds"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "headers", "options": { "request": { "bad header": "x" } } }, http.clone()] }),
+            vec!["handlers[0].options.request.bad header"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "rewrite_cookies" }, { "type": "static" }] }),
+            vec!["handlers[0].options.upstream_host"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "rewrite_location", "options": { "upstream_origin": "https://a.com/path" } }, http.clone()] }),
+            vec!["handlers[0].options.upstream_origin"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "redirect", "options": { "upstream_url": "https://a.com", "status": 200 } }] }),
+            vec!["handlers[0].options.status"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "redirect", "options": { "upstream_url": "https://a.com", "status": "302" } }] }),
+            vec!["handlers[0].options.status"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "static", "options": { "status": 700 } }] }),
+            vec!["handlers[0].options.status"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "service_binding", "options": { "binding": "MISSING" } }] }),
+            vec!["handlers[0].options.binding"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "dispatch_namespace", "options": { "binding": "DISPATCHER", "script_name": "{nope}" } }] }),
+            vec!["handlers[0].options.script_name"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "dispatch_namespace", "options": { "binding": "OTHER", "script_name": "x" } }] }),
+            vec!["handlers[0].options.binding"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "jwt" }, http.clone()] }),
+            vec!["handlers[0].type"],
+        ),
+        (
+            json!({ "match": { "path": "no-slash" }, "handlers": [http.clone()] }),
+            vec!["match.path"],
+        ),
+        (
+            json!({ "match": { "path": "/post/:id{[0-9+}" }, "handlers": [http.clone()] }),
+            vec!["match.path"],
+        ),
+        (
+            json!({ "match": { "headers": { "x-a": "(" } }, "handlers": [http.clone()] }),
+            vec!["match.headers.x-a"],
+        ),
+        (
+            json!({ "match": { "query": { "q": "[" } }, "handlers": [http.clone()] }),
+            vec!["match.query.q"],
+        ),
+        (
+            json!({ "match": { "hosts": ["*.*.com"] }, "handlers": [http.clone()] }),
+            vec!["match.hosts[0]"],
+        ),
+        (
+            json!({ "match": { "methods": ["GET", "BAD METHOD"] }, "handlers": [http.clone()] }),
+            vec!["match.methods[1]"],
+        ),
+        (
+            json!({ "match": { "pathx": "/" }, "handlers": [http.clone()] }),
+            vec!["match.pathx"],
+        ),
+        (
+            json!({ "priority": "high", "handlers": [http.clone()] }),
+            vec!["priority"],
+        ),
+        (
+            json!({ "handlers": [http.clone()], "name": "extra" }),
+            vec!["name"],
+        ),
     ];
     assert!(cases.len() >= 30);
     for (route, want) in cases {
@@ -168,11 +293,19 @@ mod custom_handlers {
         }
     }
 
-    fn teapot(_: Option<&serde_json::Value>, _: &str, _: &mut Diagnostics) -> Option<Rc<dyn CustomHandler>> {
+    fn teapot(
+        _: Option<&serde_json::Value>,
+        _: &str,
+        _: &mut Diagnostics,
+    ) -> Option<Rc<dyn CustomHandler>> {
         Some(Rc::new(Teapot))
     }
 
-    fn stamp(opts: Option<&serde_json::Value>, path: &str, d: &mut Diagnostics) -> Option<Rc<dyn CustomHandler>> {
+    fn stamp(
+        opts: Option<&serde_json::Value>,
+        path: &str,
+        d: &mut Diagnostics,
+    ) -> Option<Rc<dyn CustomHandler>> {
         let mut f = Fields::new(opts, path, d);
         let v = f.required_string("value", d).map(str::to_string);
         f.finish(d);
@@ -181,11 +314,19 @@ mod custom_handlers {
 
     #[test]
     fn registered_types_compile_and_run() {
-        assert_eq!(register_handler("http", teapot), Err(RegisterError::BuiltIn("http")));
+        assert_eq!(
+            register_handler("http", teapot),
+            Err(RegisterError::BuiltIn("http"))
+        );
         register_handler("teapot", teapot).expect("register");
         register_handler("stamp", stamp).expect("register");
-        assert_eq!(register_handler("teapot", teapot), Err(RegisterError::Duplicate("teapot")));
-        let chain = ok(json!({ "handlers": [{ "type": "stamp", "options": { "value": "v1" } }, { "type": "teapot" }] }));
+        assert_eq!(
+            register_handler("teapot", teapot),
+            Err(RegisterError::Duplicate("teapot"))
+        );
+        let chain = ok(
+            json!({ "handlers": [{ "type": "stamp", "options": { "value": "v1" } }, { "type": "teapot" }] }),
+        );
         let cx = crate::chain::testing::cx();
         let mut h = HeaderList::new();
         let out = chain.on_request(&cx, &mut RequestState::default(), &mut h);
@@ -195,6 +336,9 @@ mod custom_handlers {
             Ok(crate::upstream::TerminalPlan::Respond(r)) => assert_eq!(r.status, 418),
             other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(errors(json!({ "handlers": [{ "type": "stamp" }, { "type": "teapot" }] })), vec!["handlers[0].options.value"]);
+        assert_eq!(
+            errors(json!({ "handlers": [{ "type": "stamp" }, { "type": "teapot" }] })),
+            vec!["handlers[0].options.value"]
+        );
     }
 }

@@ -49,7 +49,7 @@ fn table(routes: Vec<TableRoute<&'static str>>) -> RouteTable<&'static str> {
     RouteTable::build(routes).expect("indexable")
 }
 
-fn pick<'a>(t: &'a RouteTable<&'static str>, path: &str) -> Option<&'static str> {
+fn pick(t: &RouteTable<&'static str>, path: &str) -> Option<&'static str> {
     t.select(path, &get()).map(|m| *m.route)
 }
 
@@ -57,11 +57,31 @@ fn pick<'a>(t: &'a RouteTable<&'static str>, path: &str) -> Option<&'static str>
 fn every_pattern_form_matches_as_documented() {
     // (pattern, matching paths, non-matching paths)
     let cases: &[(&str, &[&str], &[&str])] = &[
-        ("/api/*", &["/api", "/api/", "/api/x", "/api/x/y"], &["/apix", "/ap", "/"]),
-        ("/api*", &["/api", "/apix", "/api/", "/api/x/y"], &["/ap", "/xapi"]),
-        ("/users/:id", &["/users/1", "/users/abc"], &["/users", "/users/", "/users/1/x"]),
-        ("/users/:id?", &["/users", "/users/7"], &["/users/7/x", "/users/"]),
-        ("/post/:id{[0-9]+}", &["/post/1", "/post/123"], &["/post/x1", "/post/", "/post/1a"]),
+        (
+            "/api/*",
+            &["/api", "/api/", "/api/x", "/api/x/y"],
+            &["/apix", "/ap", "/"],
+        ),
+        (
+            "/api*",
+            &["/api", "/apix", "/api/", "/api/x/y"],
+            &["/ap", "/xapi"],
+        ),
+        (
+            "/users/:id",
+            &["/users/1", "/users/abc"],
+            &["/users", "/users/", "/users/1/x"],
+        ),
+        (
+            "/users/:id?",
+            &["/users", "/users/7"],
+            &["/users/7/x", "/users/"],
+        ),
+        (
+            "/post/:id{[0-9]+}",
+            &["/post/1", "/post/123"],
+            &["/post/x1", "/post/", "/post/1a"],
+        ),
         ("/*", &["/", "/a", "/a/b/c"], &[]),
         ("*", &["/", "/anything/at/all"], &[]),
         ("/about", &["/about"], &["/about/", "/About", "/about/x"]),
@@ -85,7 +105,10 @@ fn params_are_returned_by_name() {
     let m = t.select("/orgs/acme/users/42", &get()).expect("match");
     assert_eq!(
         m.params,
-        vec![("org".to_string(), "acme".to_string()), ("id".to_string(), "42".to_string())]
+        vec![
+            ("org".to_string(), "acme".to_string()),
+            ("id".to_string(), "42".to_string())
+        ]
     );
 }
 
@@ -106,10 +129,7 @@ fn priority_order_wins_over_specificity() {
     assert_eq!(pick(&t, "/users/me"), Some("me"));
     assert_eq!(pick(&t, "/users/7"), Some("user"));
     assert_eq!(pick(&t, "/other"), Some("catch-all"));
-    let t = table(vec![
-        route("/users/:id", "user"),
-        route("/users/me", "me"),
-    ]);
+    let t = table(vec![route("/users/:id", "user"), route("/users/me", "me")]);
     assert_eq!(pick(&t, "/users/me"), Some("user"));
 }
 
@@ -120,17 +140,27 @@ fn same_shape_routes_share_an_entry_and_keep_order() {
     let b = route("/x/:b", "plain");
     let t = table(vec![a, b]);
     assert_eq!(t.layer_count(), 1);
-    assert_eq!(pick(&t, "/x/1"), Some("plain"), "failed filter falls through");
+    assert_eq!(
+        pick(&t, "/x/1"),
+        Some("plain"),
+        "failed filter falls through"
+    );
     let mut beta = get();
     beta.headers.push(("x-beta", "1"));
-    assert_eq!(t.select("/x/1", &beta).map(|m| *m.route), Some("needs-header"));
+    assert_eq!(
+        t.select("/x/1", &beta).map(|m| *m.route),
+        Some("needs-header")
+    );
     let m = t.select("/x/9", &get()).expect("match");
     assert_eq!(m.params, vec![("b".to_string(), "9".to_string())]);
 }
 
 #[test]
 fn failed_constraint_falls_through() {
-    let t = table(vec![route("/post/:id{[0-9]+}", "numeric"), route("/post/:slug", "slug")]);
+    let t = table(vec![
+        route("/post/:id{[0-9]+}", "numeric"),
+        route("/post/:slug", "slug"),
+    ]);
     assert_eq!(pick(&t, "/post/12"), Some("numeric"));
     assert_eq!(pick(&t, "/post/hello"), Some("slug"));
 }
@@ -151,7 +181,11 @@ fn methods_hosts_and_query_fall_through() {
         method: "HEAD",
         ..get()
     };
-    assert_eq!(t.select("/x", &head).map(|m| *m.route), Some("get"), "GET answers HEAD");
+    assert_eq!(
+        t.select("/x", &head).map(|m| *m.route),
+        Some("get"),
+        "GET answers HEAD"
+    );
     let with_q = Req {
         query: "debug=1",
         ..get()
