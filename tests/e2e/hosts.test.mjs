@@ -125,22 +125,29 @@ describe("warm path", () => {
   });
 
   test("concurrent misses on a cold host share one source read, and every request is served", async () => {
-    // The waiting requests then do their own upstream I/O: in workerd that must
-    // happen in their own request context.
-    const { host } = await h.addHost({
-      routes: [{ handlers: [{ type: "http", options: { upstream_url: `${h.origin.url}/` } }] }],
-    });
-    const before = parseStats(await h.fetch("/", { host: `${uniq("probe")}.test` }));
-    const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => h.fetch(`/concurrent/${i}`, { host }).then(async (r) => ({ r, text: await r.text() }))),
-    );
-    for (const [i, { r, text }] of results.entries()) {
-      assert.equal(r.status, 200, `request ${i}: ${r.status} ${r.headers.get("x-portico-error")} ${text.slice(0, 300)}`);
-      assert.equal(JSON.parse(text).path, `/concurrent/${i}`);
+    // The requests that wait for another request's source read then do their own
+    // upstream I/O; in workerd that must run in their own request context (a Rust
+    // waker fired from the reading request's context is not enough). Several rounds,
+    // because whether requests overlap depends on timing.
+    const failures = [];
+    for (let round = 0; round < 6; round++) {
+      const { host } = await h.addHost({
+        routes: [{ handlers: [{ type: "http", options: { upstream_url: `${h.origin.url}/` } }] }],
+      });
+      const before = parseStats(await h.fetch("/", { host: `${uniq("probe")}.test` }));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => h.fetch(`/concurrent/${i}`, { host }).then(async (r) => ({ r, text: await r.text() }))),
+      );
+      for (const [i, { r, text }] of results.entries()) {
+        if (r.status !== 200 || JSON.parse(text).path !== `/concurrent/${i}`) {
+          failures.push(`round ${round} request ${i}: ${r.status} ${r.headers.get("x-portico-error")} ${text.slice(0, 160)}`);
+        }
+      }
+      // `before` was taken after the probe host's own (negative) source read
+      const reads = Math.max(...results.map(({ r }) => parseStats(r)?.source_reads ?? 0)) - before.source_reads;
+      if (failures.length === 0) assert.equal(reads, 1, `round ${round}: source reads for 10 concurrent cold requests: ${reads}`);
     }
-    // `before` was taken after the probe host's own (negative) source read
-    const reads = Math.max(...results.map(({ r }) => parseStats(r).source_reads)) - before.source_reads;
-    assert.equal(reads, 1, `source reads for 6 concurrent cold requests: ${reads}`);
+    assert.deepEqual(failures, [], `${failures.length} of 60 concurrent cold requests failed`);
   });
 
   test("debug headers appear on error responses too", async () => {
