@@ -4,9 +4,8 @@
 use super::env::{var, EnvBindings};
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
-use crate::host_config::{HostConfig, HostRecord};
+use crate::host_config::HostConfig;
 use crate::resolve::{CacheTtls, MemoryCache};
-use futures_util::future::{LocalBoxFuture, Shared};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -15,8 +14,12 @@ use worker::Env;
 /// A compiled host, or why its stored config could not be compiled.
 pub(crate) type Compiled = Result<Rc<HostConfig>, Rc<str>>;
 
-/// A source read shared by every request that missed on the same host.
-pub(crate) type SourceRead = Shared<LocalBoxFuture<'static, Result<Option<HostRecord>, String>>>;
+/// A source read shared by every request that missed on the same host. It is a JS
+/// promise, not a Rust shared future: each waiter awaits it through its own `then`,
+/// so it resumes in its own request's I/O context (a Rust waker would resume it in
+/// the reader's context, and workerd refuses I/O on behalf of another request).
+/// Resolves to the host record as JSON (`null` for unknown hosts).
+pub(crate) type SourceRead = js_sys::Promise;
 
 /// Which host source this deployment uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

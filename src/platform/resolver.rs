@@ -13,6 +13,8 @@ use futures_util::future::{select, Either, FutureExt};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use worker::{Cache, Context, Delay, Env};
 
 /// Which tier answered (the `x-portico-host-cache` debug header).
@@ -231,28 +233,38 @@ async fn load_shared(
     host: &str,
 ) -> Result<Option<HostRecord>, ProxyError> {
     let existing = iso.inflight.borrow().get(host).cloned();
-    let shared = match existing {
-        Some(s) => s,
+    let promise = match existing {
+        Some(p) => p,
         None => {
             Counters::bump(&iso.counters.source_reads);
             let env = env.clone();
             let h = host.to_string();
-            let fut = async move { d1::load_host(&env, &h).await }
-                .boxed_local()
-                .shared();
+            let p = wasm_bindgen_futures::future_to_promise(async move {
+                let record = d1::load_host(&env, &h)
+                    .await
+                    .map_err(|e| JsValue::from_str(&e))?;
+                serde_json::to_string(&record)
+                    .map(|s| JsValue::from_str(&s))
+                    .map_err(|e| JsValue::from_str(&e.to_string()))
+            });
             iso.inflight
                 .borrow_mut()
-                .insert(host.to_string(), fut.clone());
-            fut
+                .insert(host.to_string(), p.clone());
+            p
         }
     };
     let timeout = Delay::from(Duration::from_millis(iso.ttls.resolve_timeout_ms));
-    let outcome = select(shared.clone(), timeout).await;
+    let outcome = select(JsFuture::from(promise), timeout).await;
     // Whoever finishes first clears the slot; a later miss starts a new read.
     iso.inflight.borrow_mut().remove(host);
     match outcome {
-        Either::Left((Ok(record), _)) => Ok(record),
+        Either::Left((Ok(v), _)) => {
+            let text = v.as_string().unwrap_or_default();
+            serde_json::from_str(&text)
+                .map_err(|e| ProxyError::ResolveFailed(format!("host record: {e}")))
+        }
         Either::Left((Err(e), _)) => {
+            let e = e.as_string().unwrap_or_else(|| "host source failed".into());
             worker::console_error!("portico: host lookup failed for {host}: {e}");
             Err(ProxyError::ResolveFailed(e))
         }
