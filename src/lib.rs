@@ -3,6 +3,8 @@
 //! Everything outside `platform` is plain Rust, tested natively with `cargo test`;
 //! `platform` is the thin layer over `worker::*` and only builds for wasm32.
 
+pub mod api;
+pub mod auth;
 pub mod chain;
 pub mod config;
 pub mod error;

@@ -2,7 +2,7 @@
 //! its path (`handlers[1].options.origins[0]`).
 
 use super::{
-    basic_auth, cache, cookies, cors, custom, forwarded, headers, location, Chain, Middleware,
+    basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, Chain, Middleware,
 };
 use crate::config::diag::{field, index, Diagnostics};
 use crate::config::fields::Fields;
@@ -282,7 +282,10 @@ fn compile_one(
         "static" => static_response::StaticResponse::compile(&mut f, diags)
             .map(Terminal::Static)
             .map(Compiled::Terminal),
-        "jwt" | "credentials" | "rate_limit" => {
+        "jwt" => jwt::Jwt::compile(&mut f, diags)
+            .map(Middleware::Jwt)
+            .map(Compiled::Middleware),
+        "credentials" | "rate_limit" => {
             diags.error(
                 type_path,
                 format!("handler type '{ty}' is not available in this release"),

@@ -12,6 +12,7 @@ pub mod cors;
 pub mod custom;
 pub mod forwarded;
 pub mod headers;
+pub mod jwt;
 pub mod location;
 
 use crate::message::{HeaderAccess, SimpleResponse};
@@ -43,6 +44,10 @@ pub struct RequestCx<'a> {
     pub domain: &'a str,
     /// Path parameters of the selected route.
     pub params: &'a [(String, String)],
+    /// Current time, Unix seconds (token checks).
+    pub now_s: i64,
+    /// JWKS key sets fetched for this request's `jwt` handlers.
+    pub jwks: &'a jwt::JwksView,
 }
 
 /// State carried from the request phase to the response phase of one request.
@@ -70,6 +75,8 @@ pub enum Middleware {
     BasicAuth(basic_auth::BasicAuth),
     /// `headers`
     Headers(headers::HeaderEdits),
+    /// `jwt`
+    Jwt(jwt::Jwt),
     /// `cache`
     Cache(cache::CachePolicy),
     /// `forwarded_headers`
@@ -95,6 +102,7 @@ impl Middleware {
             Self::Cors(_) => "cors",
             Self::BasicAuth(_) => "basic_auth",
             Self::Headers(_) => "headers",
+            Self::Jwt(_) => "jwt",
             Self::Cache(_) => "cache",
             Self::Forwarded(_) => "forwarded_headers",
             Self::RewriteCookies(_) => "rewrite_cookies",
@@ -113,6 +121,7 @@ impl Middleware {
         match self {
             Self::Cors(m) => m.on_request(cx, state, headers),
             Self::BasicAuth(m) => m.on_request(headers),
+            Self::Jwt(m) => m.on_request(cx, headers),
             Self::Headers(m) => {
                 m.on_request(headers);
                 Flow::Continue
@@ -141,7 +150,7 @@ impl Middleware {
             Self::RewriteCookies(m) => m.on_response(cx, headers),
             Self::RewriteLocation(m) => m.on_response(cx, status, headers),
             Self::Custom(m) => m.on_response(cx, status, headers),
-            Self::BasicAuth(_) | Self::Forwarded(_) => {}
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) => {}
         }
     }
 
@@ -155,7 +164,7 @@ impl Middleware {
             | Self::RewriteCookies(_)
             | Self::RewriteLocation(_)
             | Self::Custom(_) => true,
-            Self::BasicAuth(_) | Self::Forwarded(_) => false,
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) => false,
         }
     }
 }
@@ -179,6 +188,14 @@ pub struct RequestOutcome {
 }
 
 impl Chain {
+    /// JWKS URLs whose keys must be at hand before the request phase runs.
+    pub fn jwks_urls(&self) -> impl Iterator<Item = &str> {
+        self.middleware.iter().filter_map(|m| match m {
+            Middleware::Jwt(j) => j.jwks_url(),
+            _ => None,
+        })
+    }
+
     /// Runs the request phase over the upstream request's headers.
     pub fn on_request(
         &self,
@@ -243,6 +260,8 @@ pub(crate) mod testing {
             custom_domain_id: Some("dom_1"),
             domain: "app.example.com",
             params: &[],
+            now_s: 1_800_000_000,
+            jwks: Box::leak(Box::new(super::jwt::JwksView::default())),
         }
     }
 }

@@ -5,7 +5,10 @@ use super::headers::JsHeaders;
 use super::isolate::Isolate;
 use super::resolver::{resolve, Tier};
 use super::upstream;
-use crate::chain::{RequestCx, RequestState};
+use super::{control, jwks};
+use crate::auth::token_kid;
+use crate::chain::jwt::JwksView;
+use crate::chain::{Middleware, RequestCx, RequestState};
 use crate::error::ProxyError;
 use crate::host::normalize_host;
 use crate::message::SimpleResponse;
@@ -111,6 +114,17 @@ async fn run(
         crate::host::HostError::Missing => ProxyError::MissingHost,
         crate::host::HostError::Invalid => ProxyError::InvalidHost,
     })?;
+    let url = req.url();
+    let method = req.method();
+    let (scheme, raw_path, query) = split_url(&url);
+    if iso.api.is_api_host(&host) {
+        if let Some(sub) = raw_path.strip_prefix("/api/v1") {
+            if sub.is_empty() || sub.starts_with('/') {
+                let res = control::handle(iso, env, req, sub, query).await;
+                return to_js_response(&res, method == "HEAD").map_err(|_| internal("api"));
+            }
+        }
+    }
     let (config, tier) = resolve(iso, env, ctx, &host).await.inspect_err(|e| {
         if matches!(e, ProxyError::UnknownHost) {
             trace.tier = Some(Tier::Negative);
@@ -118,9 +132,6 @@ async fn run(
     })?;
     trace.tier = Some(tier);
 
-    let url = req.url();
-    let method = req.method();
-    let (scheme, raw_path, query) = split_url(&url);
     // Invalid percent-encoding cannot be decoded; match it as sent.
     let match_path = decode_path(raw_path).unwrap_or_else(|| raw_path.to_string());
     let facts = Facts {
@@ -134,6 +145,7 @@ async fn run(
         .select(&match_path, &facts)
         .ok_or(ProxyError::NoRoute)?;
     let chain = &selected.route.chain;
+    let jwks = fetch_jwks(iso, env, chain, &in_headers).await;
     let cx = RequestCx {
         method: &method,
         url: &url,
@@ -146,6 +158,8 @@ async fn run(
         custom_domain_id: config.custom_domain_id.as_deref(),
         domain: &config.domain,
         params: &selected.params,
+        now_s: (js_sys::Date::now() / 1000.0) as i64,
+        jwks: &jwks,
     };
 
     // The upstream request gets its own mutable copy of the headers.
@@ -180,6 +194,28 @@ async fn run(
             Ok(res)
         }
     }
+}
+
+/// Fetches (or takes from the isolate cache) the JWKS of every `jwt` handler in the
+/// chain, so the request phase itself stays synchronous.
+async fn fetch_jwks(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    chain: &crate::chain::Chain,
+    headers: &web_sys::Headers,
+) -> JwksView {
+    let mut view = JwksView::default();
+    for m in &chain.middleware {
+        let Middleware::Jwt(j) = m else { continue };
+        let Some(url) = j.jwks_url() else { continue };
+        if view.sets.iter().any(|(u, _)| u == url) {
+            continue;
+        }
+        let kid = j.token(&JsHeaders(headers)).and_then(|t| token_kid(&t));
+        let keys = jwks::keys_for(iso, env, url, kid.as_deref()).await;
+        view.sets.push((url.to_string(), keys));
+    }
+    view
 }
 
 fn internal(handler: &'static str) -> ProxyError {

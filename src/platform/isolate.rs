@@ -2,9 +2,12 @@
 //! parsed static document, in-flight source reads and debug counters.
 
 use super::env::{var, EnvBindings};
+use crate::api::settings::ApiSettings;
+use crate::auth::jwks_cache::JwksEntry;
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
 use crate::host_config::HostConfig;
+use crate::resolve::remote::{CachedToken, RemoteSettings};
 use crate::resolve::{CacheTtls, MemoryCache};
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
@@ -26,7 +29,9 @@ pub(crate) type SourceRead = js_sys::Promise;
 pub(crate) enum SourceKind {
     D1,
     Static,
-    /// Not available (yet): every request answers `config_invalid`.
+    /// Another Portico's control plane over HTTP or a service binding.
+    Remote(RemoteSettings),
+    /// Misconfigured: every request answers `config_invalid`.
     Unsupported(String),
 }
 
@@ -62,6 +67,12 @@ pub(crate) struct Isolate {
     pub(crate) memory: RefCell<MemoryCache<Compiled>>,
     pub(crate) inflight: RefCell<HashMap<String, SourceRead>>,
     pub(crate) counters: Counters,
+    /// Management API settings (also the JWKS policy for `jwt` routes).
+    pub(crate) api: ApiSettings,
+    /// Fetched JWKS by URL.
+    pub(crate) jwks: RefCell<HashMap<String, JwksEntry>>,
+    /// The remote source's client-credentials token.
+    pub(crate) remote_token: RefCell<Option<CachedToken>>,
     static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
 }
 
@@ -91,9 +102,10 @@ impl Isolate {
         let source = match var(env, "PORTICO_HOST_SOURCE").as_deref().map(str::trim) {
             None | Some("") | Some("d1") => SourceKind::D1,
             Some("static") => SourceKind::Static,
-            Some("remote") => SourceKind::Unsupported(
-                "PORTICO_HOST_SOURCE=remote needs the control plane, which this build does not include".into(),
-            ),
+            Some("remote") => match RemoteSettings::from_vars(|n| var(env, n)) {
+                Ok(r) => SourceKind::Remote(r),
+                Err(why) => SourceKind::Unsupported(why),
+            },
             Some(other) => SourceKind::Unsupported(format!(
                 "PORTICO_HOST_SOURCE={other:?} is not one of d1, static, remote"
             )),
@@ -101,7 +113,14 @@ impl Isolate {
         if let SourceKind::Unsupported(why) = &source {
             worker::console_error!("portico: {why}");
         }
+        let api = ApiSettings::from_vars(|n| var(env, n));
+        for e in &api.errors {
+            worker::console_error!("portico: {e}");
+        }
         Self {
+            api,
+            jwks: RefCell::new(HashMap::new()),
+            remote_token: RefCell::new(None),
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
             ttls,
             source,

@@ -2,11 +2,16 @@
 //! JS header access, host resolution I/O and upstream calls.
 
 mod app;
+mod control;
 mod d1;
 mod env;
 mod headers;
 mod isolate;
+mod jwks;
+mod outbound;
+mod remote;
 mod resolver;
+mod store;
 mod upstream;
 
 use worker::{event, Context, Env};

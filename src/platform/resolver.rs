@@ -4,6 +4,7 @@
 use super::d1;
 use super::env::EnvBindings;
 use super::isolate::{Compiled, Counters, Isolate, SourceKind};
+use super::remote;
 use crate::config::diag::Diagnostics;
 use crate::error::ProxyError;
 use crate::host_config::{HostConfig, HostRecord};
@@ -95,7 +96,7 @@ pub(crate) async fn resolve(
                 None => Err(ProxyError::UnknownHost),
             };
         }
-        SourceKind::D1 => {}
+        SourceKind::D1 | SourceKind::Remote(_) => {}
     }
     let now = now_ms();
     let mut stale: Option<Option<Compiled>> = None;
@@ -239,10 +240,13 @@ async fn load_shared(
             Counters::bump(&iso.counters.source_reads);
             let env = env.clone();
             let h = host.to_string();
+            let iso2 = iso.clone();
             let p = wasm_bindgen_futures::future_to_promise(async move {
-                let record = d1::load_host(&env, &h)
-                    .await
-                    .map_err(|e| JsValue::from_str(&e))?;
+                let record = match &iso2.source {
+                    SourceKind::Remote(s) => remote::load_host(&iso2, &env, s, &h).await,
+                    _ => d1::load_host(&env, &h).await,
+                }
+                .map_err(|e| JsValue::from_str(&e))?;
                 serde_json::to_string(&record)
                     .map(|s| JsValue::from_str(&s))
                     .map_err(|e| JsValue::from_str(&e.to_string()))
@@ -289,4 +293,24 @@ fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {
             }
         }
     });
+}
+
+/// Makes a management write visible to the next request in this location: purges
+/// the Cache API entries of `hosts` (exact names) and drops this isolate's memory
+/// entries for the tenant, plus every negative and invalid entry.
+pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
+    iso.memory.borrow_mut().remove_where(|h, v| match v {
+        None | Some(Err(_)) => true,
+        Some(Ok(c)) => c.tenant_id == tenant_id || hosts.iter().any(|x| x == h),
+    });
+    let cache = Cache::default();
+    for h in hosts {
+        // Wildcard domains have no exact cache key; their concrete hosts age out.
+        if h.starts_with("*.") {
+            continue;
+        }
+        if let Err(e) = cache.delete(cache_key(h).as_str(), true).await {
+            worker::console_warn!("portico: host cache purge failed for {h}: {e}");
+        }
+    }
 }

@@ -131,6 +131,12 @@ impl<V: Clone> MemoryCache<V> {
         self.slots.remove(host);
     }
 
+    /// Forgets every host for which `pred(host, value)` holds (`value` None = a
+    /// negative entry); used to purge a tenant's hosts after a write.
+    pub fn remove_where(&mut self, pred: impl Fn(&str, Option<&V>) -> bool) {
+        self.slots.retain(|h, s| !pred(h, s.value.as_ref()));
+    }
+
     /// Number of hosts held.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -246,5 +252,17 @@ mod tests {
         assert!(c.get("d", 2, &t).is_some());
         c.remove("a");
         assert!(c.get("a", 3, &t).is_none());
+    }
+
+    #[test]
+    fn remove_where_purges_matching_and_negative_entries() {
+        let mut c: MemoryCache<&'static str> = MemoryCache::new(10);
+        c.put("a.test", Some("acme"), 0);
+        c.put("b.test", Some("globex"), 0);
+        c.put("c.test", None, 0);
+        c.remove_where(|_, v| v.is_none_or(|t| *t == "acme"));
+        assert_eq!(c.len(), 1);
+        let ttls = CacheTtls::default();
+        assert!(c.get("b.test", 0, &ttls).is_some());
     }
 }

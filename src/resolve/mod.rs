@@ -2,6 +2,7 @@
 //! The async orchestration over D1 and the Cache API lives in the platform layer.
 
 pub mod cache;
+pub mod remote;
 pub mod settings;
 
 pub use cache::{Freshness, MemoryCache};

@@ -191,6 +191,10 @@ fn malformed_routes_are_refused_with_field_paths() {
         ),
         (
             json!({ "handlers": [{ "type": "jwt" }, http.clone()] }),
+            vec!["handlers[0].options.jwks_url"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "rate_limit" }, http.clone()] }),
             vec!["handlers[0].type"],
         ),
         (

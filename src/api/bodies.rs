@@ -1,0 +1,360 @@
+//! Request bodies of the management API, validated with the same strict reader and
+//! route compiler the data plane uses, so a route the API accepts is a route the
+//! data plane can run.
+
+use crate::chain::compile::Bindings;
+use crate::config::diag::Diagnostics;
+use crate::config::fields::Fields;
+use crate::config::route::{compile_route, DEFAULT_PRIORITY};
+use crate::config::ConfigError;
+use crate::host::HostPattern;
+use serde_json::{json, Map, Value};
+
+/// Fields the server owns; a body that sets them is refused.
+const READ_ONLY: [&str; 4] = ["id", "tenant_id", "created_at", "updated_at"];
+
+fn refuse_read_only(obj: &Map<String, Value>, except: &[&str], diags: &mut Diagnostics) {
+    for key in READ_ONLY {
+        if obj.contains_key(key) && !except.contains(&key) {
+            diags.error(key, "is read-only");
+        }
+    }
+}
+
+fn object(v: &Value) -> Result<&Map<String, Value>, Vec<ConfigError>> {
+    v.as_object().ok_or_else(|| {
+        vec![ConfigError {
+            path: String::new(),
+            message: "the body must be a JSON object".into(),
+        }]
+    })
+}
+
+fn done<T>(diags: Diagnostics, value: Option<T>) -> Result<T, Vec<ConfigError>> {
+    match value {
+        Some(v) if diags.is_empty() => Ok(v),
+        _ => Err(diags.into_errors().0),
+    }
+}
+
+/// Whether `id` is a valid tenant id (usable in dispatch script names).
+pub fn valid_tenant_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+fn name_field(f: &mut Fields<'_>, required: bool, diags: &mut Diagnostics) -> Option<String> {
+    let name = if required {
+        f.required_string("name", diags)
+    } else {
+        f.string("name", diags)
+    }?;
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        diags.error("name", "must be 1 to 200 characters");
+        return None;
+    }
+    Some(name.to_string())
+}
+
+/// `POST /tenants` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantCreate {
+    /// Chosen id, if any.
+    pub id: Option<String>,
+    /// Display name.
+    pub name: String,
+}
+
+/// Validates `{ id?, name }`.
+pub fn tenant_create(v: &Value) -> Result<TenantCreate, Vec<ConfigError>> {
+    let obj = object(v)?;
+    let mut diags = Diagnostics::new();
+    refuse_read_only(obj, &["id"], &mut diags);
+    let mut f = Fields::new(Some(v), "", &mut diags);
+    let _ = (f.raw("tenant_id"), f.raw("created_at"), f.raw("updated_at"));
+    let id = f.string("id", &mut diags).map(str::to_string);
+    if let Some(id) = &id {
+        if !valid_tenant_id(id) {
+            diags.error("id", "must match ^[a-z0-9][a-z0-9_-]{0,62}$");
+        }
+    }
+    let name = name_field(&mut f, true, &mut diags);
+    f.finish(&mut diags);
+    let value = name.map(|name| TenantCreate { id, name });
+    done(diags, value)
+}
+
+/// Validates `PATCH /tenants/{tid}`: `{ name }`.
+pub fn tenant_patch(v: &Value) -> Result<Option<String>, Vec<ConfigError>> {
+    let obj = object(v)?;
+    let mut diags = Diagnostics::new();
+    refuse_read_only(obj, &[], &mut diags);
+    let mut f = Fields::new(Some(v), "", &mut diags);
+    let _ = (
+        f.raw("id"),
+        f.raw("tenant_id"),
+        f.raw("created_at"),
+        f.raw("updated_at"),
+    );
+    let name = name_field(&mut f, false, &mut diags);
+    f.finish(&mut diags);
+    done(diags, Some(name))
+}
+
+/// Normalises a domain as written by a user, or says what is wrong with it.
+pub fn normalize_domain(input: &str, control_plane_hosts: &[String]) -> Result<String, String> {
+    let mut d = input.to_ascii_lowercase();
+    if d.ends_with('.') {
+        d.pop();
+    }
+    if d.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if d.len() > 253 {
+        return Err("must be at most 253 characters".into());
+    }
+    if d.contains(':') {
+        return Err("must not include a port (or be an IPv6 literal)".into());
+    }
+    let (wild, rest) = match d.strip_prefix("*.") {
+        Some(r) => (true, r),
+        None => (false, d.as_str()),
+    };
+    for label in rest.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        if !ok {
+            return Err(format!(
+                "label {label:?} is invalid (letters, digits and inner hyphens only; a leading \"*.\" makes a wildcard)"
+            ));
+        }
+    }
+    if wild && !rest.contains('.') {
+        return Err("a wildcard needs at least two labels after \"*.\"".into());
+    }
+    let pattern = HostPattern::parse(&d);
+    for cp in control_plane_hosts {
+        if pattern.as_ref().is_ok_and(|p| p.matches(cp)) {
+            return Err("is reserved for the control plane".into());
+        }
+    }
+    Ok(d)
+}
+
+/// Validates `{ domain }` (create and patch).
+pub fn domain_body(v: &Value, control_plane_hosts: &[String]) -> Result<String, Vec<ConfigError>> {
+    let obj = object(v)?;
+    let mut diags = Diagnostics::new();
+    refuse_read_only(obj, &[], &mut diags);
+    let mut f = Fields::new(Some(v), "", &mut diags);
+    let _ = (
+        f.raw("id"),
+        f.raw("tenant_id"),
+        f.raw("created_at"),
+        f.raw("updated_at"),
+    );
+    let domain = f.required_string("domain", &mut diags);
+    f.finish(&mut diags);
+    let domain = domain.and_then(|d| match normalize_domain(d, control_plane_hosts) {
+        Ok(d) => Some(d),
+        Err(m) => {
+            diags.error("domain", m);
+            None
+        }
+    });
+    done(diags, domain)
+}
+
+/// The writable fields of a route, as given (each optional for PATCH).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteFields {
+    /// `Some(None)`: explicitly null (all domains).
+    pub custom_domain_id: Option<Option<String>>,
+    /// Raw `priority` (checked in [`validate_route`]).
+    pub priority: Option<Value>,
+    /// Raw `match`.
+    pub match_: Option<Value>,
+    /// Raw `handlers`.
+    pub handlers: Option<Value>,
+}
+
+/// Reads a route body's top level: unknown and read-only keys, `custom_domain_id` type.
+pub fn route_fields(v: &Value) -> Result<RouteFields, Vec<ConfigError>> {
+    let obj = object(v)?;
+    let mut diags = Diagnostics::new();
+    refuse_read_only(obj, &[], &mut diags);
+    let mut out = RouteFields::default();
+    for (k, val) in obj {
+        match k.as_str() {
+            "custom_domain_id" => match val {
+                Value::Null => out.custom_domain_id = Some(None),
+                Value::String(s) if !s.is_empty() => out.custom_domain_id = Some(Some(s.clone())),
+                _ => diags.error("custom_domain_id", "must be a domain id or null"),
+            },
+            "priority" => out.priority = Some(val.clone()),
+            "match" => out.match_ = Some(val.clone()),
+            "handlers" => out.handlers = Some(val.clone()),
+            k if READ_ONLY.contains(&k) => {}
+            other => diags.error(other, "unknown field"),
+        }
+    }
+    done(diags, Some(out))
+}
+
+/// A route ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidRoute {
+    /// Domain scope.
+    pub custom_domain_id: Option<String>,
+    /// Priority.
+    pub priority: i64,
+    /// `match` object.
+    pub match_: Value,
+    /// `handlers` list.
+    pub handlers: Value,
+}
+
+/// Merges `patch` over `base` (create: `base` = None) and validates the whole route
+/// with the data plane's compiler. Errors carry body-relative paths.
+pub fn validate_route(
+    base: Option<&ValidRoute>,
+    patch: RouteFields,
+    bindings: Option<&dyn Bindings>,
+) -> Result<ValidRoute, Vec<ConfigError>> {
+    let mut diags = Diagnostics::new();
+    let custom_domain_id = match patch.custom_domain_id {
+        Some(c) => c,
+        None => base.and_then(|b| b.custom_domain_id.clone()),
+    };
+    let priority = patch
+        .priority
+        .or_else(|| base.map(|b| json!(b.priority)))
+        .unwrap_or(json!(DEFAULT_PRIORITY));
+    let match_ = patch
+        .match_
+        .or_else(|| base.map(|b| b.match_.clone()))
+        .unwrap_or_else(|| json!({"path": "/*"}));
+    let handlers = patch.handlers.or_else(|| base.map(|b| b.handlers.clone()));
+    if base.is_none() && handlers.is_none() {
+        diags.error("handlers", "is required");
+        return Err(diags.into_errors().0);
+    }
+    let handlers = handlers.unwrap_or(Value::Null);
+    let candidate = json!({ "priority": priority, "match": match_, "handlers": handlers });
+    let compiled = compile_route(&candidate, "", bindings, &mut diags);
+    if compiled.is_none() || !diags.is_empty() {
+        return Err(diags.into_errors().0);
+    }
+    Ok(ValidRoute {
+        custom_domain_id,
+        priority: priority.as_i64().unwrap_or(DEFAULT_PRIORITY),
+        match_,
+        handlers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(e: Vec<ConfigError>) -> Vec<String> {
+        e.into_iter().map(|e| e.path).collect()
+    }
+
+    #[test]
+    fn tenants() {
+        assert_eq!(
+            tenant_create(&json!({"id":"acme","name":"Acme"})),
+            Ok(TenantCreate {
+                id: Some("acme".into()),
+                name: "Acme".into()
+            })
+        );
+        assert_eq!(
+            paths(tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"})).unwrap_err()),
+            ["created_at", "id", "name", "color"]
+        );
+        assert_eq!(
+            paths(tenant_patch(&json!({"name":""})).unwrap_err()),
+            ["name"]
+        );
+        assert!(tenant_create(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn domains() {
+        let cp = vec!["api.portico.test".to_string()];
+        assert_eq!(
+            normalize_domain("Api.Example.TEST.", &cp).as_deref(),
+            Ok("api.example.test")
+        );
+        assert_eq!(
+            normalize_domain("*.Example.test", &cp).as_deref(),
+            Ok("*.example.test")
+        );
+        for bad in [
+            "a.com:8080",
+            "a..com",
+            "-a.com",
+            "a_b.com",
+            "*.com",
+            "",
+            "[::1]",
+            "api.portico.test",
+            "*.portico.test",
+            "a b.com",
+        ] {
+            assert!(normalize_domain(bad, &cp).is_err(), "{bad}");
+        }
+        assert_eq!(
+            paths(domain_body(&json!({"domain":"x.com","id":"d"}), &cp).unwrap_err()),
+            ["id"]
+        );
+    }
+
+    #[test]
+    fn routes_merge_and_validate_with_paths() {
+        let f = route_fields(&json!({"handlers":[{"type":"static","options":{"body":"hi"}}]}))
+            .expect("fields");
+        let r = validate_route(None, f, None).expect("valid");
+        assert_eq!(r.priority, 100);
+        assert_eq!(r.match_, json!({"path":"/*"}));
+        let bad = route_fields(&json!({"priority":"high","handlers":[{"type":"cors","options":{"origins":[1]}},{"type":"nope"}]})).expect("fields");
+        let errs = paths(validate_route(None, bad, None).unwrap_err());
+        assert!(errs.contains(&"priority".to_string()), "{errs:?}");
+        assert!(
+            errs.contains(&"handlers[0].options.origins[0]".to_string()),
+            "{errs:?}"
+        );
+        assert!(errs.contains(&"handlers[1].type".to_string()), "{errs:?}");
+        assert_eq!(
+            paths(route_fields(&json!({"id":"x","color":1,"custom_domain_id":5})).unwrap_err()),
+            ["id", "color", "custom_domain_id"]
+        );
+        assert_eq!(
+            paths(validate_route(None, RouteFields::default(), None).unwrap_err()),
+            ["handlers"]
+        );
+        // PATCH keeps unspecified fields and validates the merged route.
+        let p = route_fields(&json!({"priority": 5})).expect("fields");
+        let merged = validate_route(Some(&r), p, None).expect("valid");
+        assert_eq!(
+            (merged.priority, merged.handlers.clone()),
+            (5, r.handlers.clone())
+        );
+        let p = route_fields(&json!({"handlers": []})).expect("fields");
+        assert_eq!(
+            paths(validate_route(Some(&r), p, None).unwrap_err()),
+            ["handlers"]
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! The management API's pure parts: the operation table, authorisation decisions,
+//! request-body validation, paging cursors and RFC 9457 problem documents. The
+//! platform layer (src/platform/control.rs) adds only D1 and cache I/O.
+
+pub mod authz;
+pub mod bodies;
+pub mod openapi;
+pub mod paging;
+pub mod problem;
+pub mod router;
+pub mod settings;
+pub mod time;
+
+pub use problem::Problem;
+pub use router::{route, Op, OpSpec, RouteError, OPERATIONS};

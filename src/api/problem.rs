@@ -1,0 +1,235 @@
+//! RFC 9457 problem documents: every management API error is one of these.
+
+use crate::auth::AuthError;
+use crate::config::ConfigError;
+use crate::message::SimpleResponse;
+use serde_json::{json, Value};
+
+/// One management API error.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// HTTP status.
+    pub status: u16,
+    /// Machine-readable code (`validation_failed`, `not_found`, ...).
+    pub code: &'static str,
+    /// Human-readable detail (never contains a credential).
+    pub detail: String,
+    /// Field errors for validation failures.
+    pub errors: Vec<ConfigError>,
+    /// Extra headers (`WWW-Authenticate`, `Allow`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+const REALM: &str = "Bearer realm=\"portico\"";
+
+impl Problem {
+    fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400 with every field error.
+    pub fn validation(errors: Vec<ConfigError>) -> Self {
+        let mut p = Self::new(400, "validation_failed", "the request body is invalid");
+        p.errors = errors;
+        p
+    }
+
+    /// 400 for a body that is not JSON (or not an object).
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut p = Self::new(400, "invalid_json", message.clone());
+        p.errors = vec![ConfigError {
+            path: String::new(),
+            message,
+        }];
+        p
+    }
+
+    /// 400 for bad query parameters.
+    pub fn bad_query(errors: Vec<ConfigError>) -> Self {
+        let mut p = Self::new(400, "validation_failed", "the query parameters are invalid");
+        p.errors = errors;
+        p
+    }
+
+    /// 401: no token (`err` = None) or a refused one.
+    pub fn unauthorized(err: Option<&AuthError>) -> Self {
+        let (detail, challenge) = match err {
+            None | Some(AuthError::Missing) => {
+                ("a bearer token is required".to_string(), REALM.to_string())
+            }
+            Some(e) => (
+                e.to_string(),
+                format!("{REALM}, error=\"invalid_token\", error_description=\"{e}\""),
+            ),
+        };
+        let mut p = Self::new(401, "unauthorized", detail);
+        p.headers.push(("www-authenticate", challenge));
+        p
+    }
+
+    /// 403 for a missing scope.
+    pub fn insufficient_scope(scope: &str) -> Self {
+        let mut p = Self::new(
+            403,
+            "insufficient_scope",
+            format!("the token lacks scope {scope}"),
+        );
+        p.headers.push((
+            "www-authenticate",
+            format!("{REALM}, error=\"insufficient_scope\", scope=\"{scope}\""),
+        ));
+        p
+    }
+
+    /// 403 for another tenant's resources or a control-plane-only operation.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", detail)
+    }
+
+    /// 404.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(404, "not_found", format!("{what} not found"))
+    }
+
+    /// 405 with `Allow`.
+    pub fn method_not_allowed(allow: &str) -> Self {
+        let mut p = Self::new(
+            405,
+            "method_not_allowed",
+            format!("allowed methods: {allow}"),
+        );
+        p.headers.push(("allow", allow.to_string()));
+        p
+    }
+
+    /// 409 naming the conflicting field.
+    pub fn conflict(path: &str, message: &str) -> Self {
+        let mut p = Self::new(409, "conflict", format!("{path} {message}"));
+        p.errors = vec![ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }];
+        p
+    }
+
+    /// 413.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "payload_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    }
+
+    /// 415.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            415,
+            "unsupported_media_type",
+            "request bodies must be application/json",
+        )
+    }
+
+    /// 500 (details go to the log, not the client).
+    pub fn internal() -> Self {
+        Self::new(500, "internal", "internal error")
+    }
+
+    /// 503 when storage is unavailable.
+    pub fn unavailable() -> Self {
+        Self::new(
+            503,
+            "unavailable",
+            "storage is unavailable; nothing was changed",
+        )
+    }
+
+    fn title(&self) -> &'static str {
+        match self.code {
+            "validation_failed" => "Validation failed",
+            "invalid_json" => "Invalid JSON",
+            "unauthorized" => "Unauthorized",
+            "insufficient_scope" => "Insufficient scope",
+            "forbidden" => "Forbidden",
+            "not_found" => "Not found",
+            "method_not_allowed" => "Method not allowed",
+            "conflict" => "Conflict",
+            "payload_too_large" => "Payload too large",
+            "unsupported_media_type" => "Unsupported media type",
+            "unavailable" => "Service unavailable",
+            _ => "Internal error",
+        }
+    }
+
+    /// The problem document.
+    pub fn body(&self, request_id: &str) -> Value {
+        let mut v = json!({
+            "type": format!("urn:portico:problem:{}", self.code),
+            "title": self.title(),
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "request_id": request_id,
+        });
+        if !self.errors.is_empty() {
+            v["errors"] = Value::Array(
+                self.errors
+                    .iter()
+                    .map(|e| json!({"path": e.path, "message": e.message}))
+                    .collect(),
+            );
+        }
+        v
+    }
+
+    /// The full response.
+    pub fn to_response(&self, request_id: &str) -> SimpleResponse {
+        let mut res = SimpleResponse::text(self.status, self.body(request_id).to_string());
+        res.headers = crate::message::HeaderList::new()
+            .with("content-type", "application/problem+json")
+            .with("cache-control", "no-store");
+        for (k, v) in &self.headers {
+            res.headers = std::mem::take(&mut res.headers).with(k, v);
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_carry_code_errors_and_challenges() {
+        let p = Problem::validation(vec![ConfigError {
+            path: "handlers[0].type".into(),
+            message: "unknown handler".into(),
+        }]);
+        let b = p.body("req-1");
+        assert_eq!(b["status"], 400);
+        assert_eq!(b["errors"][0]["path"], "handlers[0].type");
+        assert_eq!(b["type"], "urn:portico:problem:validation_failed");
+        let r = Problem::unauthorized(Some(&AuthError::Expired)).to_response("r");
+        assert_eq!(r.status, 401);
+        let h = r
+            .headers
+            .0
+            .iter()
+            .find(|(k, _)| k == "www-authenticate")
+            .map(|(_, v)| v.clone());
+        assert_eq!(h.as_deref(), Some("Bearer realm=\"portico\", error=\"invalid_token\", error_description=\"token has expired\""));
+        let r = Problem::unauthorized(None).to_response("r");
+        assert!(r
+            .headers
+            .0
+            .iter()
+            .any(|(k, v)| k == "www-authenticate" && v == "Bearer realm=\"portico\""));
+    }
+}

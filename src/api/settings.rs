@@ -1,0 +1,162 @@
+//! Control-plane settings read from vars once per isolate: where the API is served
+//! and which tokens it trusts. Bad values are reported (and fail closed), not panics.
+
+use crate::auth::jwks_cache::JwksPolicy;
+use crate::auth::{KeySet, VerifyPolicy, MAX_LEEWAY_SECONDS};
+use crate::chain::jwt::valid_jwks_url;
+use crate::config::diag::Diagnostics;
+use crate::host::normalize_host;
+use std::rc::Rc;
+
+/// Default id of the control-plane tenant.
+pub const DEFAULT_CP_TENANT: &str = "control_plane";
+
+/// Everything the management API needs from configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    /// Normalised hosts that serve `/api/v1`.
+    pub hosts: Vec<String>,
+    /// Tokens whose tenant claim equals this are control-plane tokens.
+    pub cp_tenant_id: String,
+    /// Inline keys (plus the HMAC dev key when enabled).
+    pub keys: Rc<KeySet>,
+    /// JWKS URL, when configured.
+    pub jwks_url: Option<String>,
+    /// Issuer/audience/leeway.
+    pub policy: VerifyPolicy,
+    /// JWKS refetch policy (shared with the `jwt` handler).
+    pub jwks: JwksPolicy,
+    /// Problems found in the settings (logged; auth fails closed).
+    pub errors: Vec<String>,
+}
+
+impl ApiSettings {
+    /// Reads settings through `var` (name → value).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let mut s = Self {
+            cp_tenant_id: DEFAULT_CP_TENANT.to_string(),
+            ..Self::default()
+        };
+        let get = |n: &str| {
+            var(n)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(hosts) = get("CONTROL_PLANE_HOSTS") {
+            for h in hosts.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                match normalize_host(h) {
+                    Ok(h) => s.hosts.push(h),
+                    Err(_) => s
+                        .errors
+                        .push(format!("CONTROL_PLANE_HOSTS: {h:?} is not a host")),
+                }
+            }
+        }
+        if let Some(t) = get("CONTROL_PLANE_TENANT_ID") {
+            s.cp_tenant_id = t;
+        }
+        let mut keys = KeySet::default();
+        if let Some(raw) = get("PORTICO_AUTH_KEYS") {
+            let mut d = Diagnostics::new();
+            match serde_json::from_str(&raw) {
+                Ok(v) => {
+                    if let Some(k) = KeySet::from_config(&v, "PORTICO_AUTH_KEYS", &mut d) {
+                        keys = k;
+                    }
+                }
+                Err(e) => d.error("PORTICO_AUTH_KEYS", format!("is not JSON: {e}")),
+            }
+            s.errors
+                .extend(d.into_errors().0.iter().map(ToString::to_string));
+        }
+        if get("PORTICO_AUTH_ALLOW_HMAC_DEV").as_deref() == Some("true") {
+            match get("PORTICO_AUTH_HMAC_SECRET") {
+                Some(secret) if secret.len() >= 16 => keys.push_hmac(secret.as_bytes()),
+                Some(_) => s
+                    .errors
+                    .push("PORTICO_AUTH_HMAC_SECRET must be at least 16 bytes".into()),
+                None => s
+                    .errors
+                    .push("PORTICO_AUTH_ALLOW_HMAC_DEV=true needs PORTICO_AUTH_HMAC_SECRET".into()),
+            }
+        }
+        s.keys = Rc::new(keys);
+        if let Some(url) = get("PORTICO_AUTH_JWKS_URL") {
+            if valid_jwks_url(&url) {
+                s.jwks_url = Some(url);
+            } else {
+                s.errors.push(
+                    "PORTICO_AUTH_JWKS_URL must be an https URL (http only for localhost)".into(),
+                );
+            }
+        }
+        s.policy.issuer = get("PORTICO_AUTH_ISSUER");
+        s.policy.audiences = get("PORTICO_AUTH_AUDIENCE")
+            .map(|a| {
+                a.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        s.policy.leeway_seconds = 30;
+        if let Some(l) = get("PORTICO_AUTH_LEEWAY_SECONDS") {
+            match l.parse::<u32>() {
+                Ok(n) if n <= MAX_LEEWAY_SECONDS => s.policy.leeway_seconds = n,
+                _ => s.errors.push(format!(
+                    "PORTICO_AUTH_LEEWAY_SECONDS must be 0..={MAX_LEEWAY_SECONDS}; using 30"
+                )),
+            }
+        }
+        let secs = |name: &str, default: u64, min: u64| -> u64 {
+            match get(name).map(|v| v.parse::<u64>()) {
+                None => default,
+                Some(Ok(n)) if n >= min => n,
+                Some(_) => default,
+            }
+        };
+        s.jwks = JwksPolicy {
+            ttl_ms: secs("PORTICO_AUTH_JWKS_TTL_SECONDS", 600, 1) * 1000,
+            min_refetch_ms: secs("PORTICO_AUTH_JWKS_MIN_REFETCH_SECONDS", 60, 1) * 1000,
+        };
+        if !s.hosts.is_empty() && s.keys.keys.is_empty() && s.jwks_url.is_none() {
+            s.errors.push("CONTROL_PLANE_HOSTS is set but no keys are configured (PORTICO_AUTH_KEYS or PORTICO_AUTH_JWKS_URL): every API call will be refused".into());
+        }
+        s
+    }
+
+    /// Whether `host` (normalised) serves the management API.
+    pub fn is_api_host(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h == host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_checks_vars() {
+        let vars = |n: &str| match n {
+            "CONTROL_PLANE_HOSTS" => Some("API.example.com:443, cp.test".to_string()),
+            "PORTICO_AUTH_JWKS_URL" => Some("http://evil.example/jwks".to_string()),
+            "PORTICO_AUTH_LEEWAY_SECONDS" => Some("600".to_string()),
+            "PORTICO_AUTH_HMAC_SECRET" => Some("0123456789abcdef0123".to_string()),
+            _ => None,
+        };
+        let s = ApiSettings::from_vars(vars);
+        assert_eq!(s.hosts, ["api.example.com", "cp.test"]);
+        assert!(s.is_api_host("cp.test"));
+        assert_eq!(s.jwks_url, None);
+        assert_eq!(s.policy.leeway_seconds, 30);
+        // The HMAC secret alone does nothing without the dev flag.
+        assert!(s.keys.keys.is_empty());
+        assert!(s.errors.len() >= 3, "{:?}", s.errors);
+        let dev = ApiSettings::from_vars(|n| match n {
+            "PORTICO_AUTH_ALLOW_HMAC_DEV" => Some("true".into()),
+            "PORTICO_AUTH_HMAC_SECRET" => Some("0123456789abcdef0123".into()),
+            _ => None,
+        });
+        assert_eq!(dev.keys.keys.len(), 1);
+    }
+}

@@ -1,0 +1,274 @@
+//! Public keys from JWKs, each pinned to exactly one algorithm.
+
+use crate::config::diag::{field, index, Diagnostics};
+use jwt_compact::alg::{Ed25519, Es256, Hs256Key, RsaPublicKey, StrongKey};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::Algorithm;
+use serde_json::Value;
+
+/// A signature algorithm Portico accepts. `none` is not representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RSA ≥ 2048 bits).
+    Rs256,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+    /// HMAC SHA-256: development only, never from a JWK in config.
+    Hs256,
+}
+
+impl Alg {
+    /// The JOSE `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+            Self::Hs256 => "HS256",
+        }
+    }
+}
+
+/// Key material for one algorithm.
+#[derive(Clone)]
+pub(crate) enum Material {
+    Rs256(StrongKey<RsaPublicKey>),
+    Es256(<Es256 as Algorithm>::VerifyingKey),
+    EdDsa(<Ed25519 as Algorithm>::VerifyingKey),
+    Hs256(Hs256Key),
+}
+
+/// One verification key with its pinned algorithm.
+#[derive(Clone)]
+pub struct Key {
+    /// `kid`, when the JWK has one.
+    pub kid: Option<String>,
+    /// The only algorithm this key verifies.
+    pub alg: Alg,
+    pub(crate) material: Material,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material (HMAC secrets in particular).
+        write!(f, "Key({:?}, {})", self.kid, self.alg.name())
+    }
+}
+
+/// The keys one verifier trusts.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    /// Keys in the order they were given.
+    pub keys: Vec<Key>,
+}
+
+impl KeySet {
+    /// Whether any key has this `kid`.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// Adds an HMAC key (development mode only; the caller checks the flag).
+    pub fn push_hmac(&mut self, secret: &[u8]) {
+        self.keys.push(Key {
+            kid: None,
+            alg: Alg::Hs256,
+            material: Material::Hs256(Hs256Key::new(secret)),
+        });
+    }
+
+    /// Parses configured keys strictly: a JWKS object `{"keys":[...]}` or a list of
+    /// JWKs. Every unusable key is an error at its path.
+    pub fn from_config(value: &Value, path: &str, diags: &mut Diagnostics) -> Option<Self> {
+        let (list, lpath) = match value {
+            Value::Object(o) if o.contains_key("keys") => {
+                (o.get("keys").unwrap_or(&Value::Null), field(path, "keys"))
+            }
+            Value::Array(_) => (value, path.to_string()),
+            _ => {
+                diags.error(
+                    path,
+                    "must be a JWKS object {\"keys\": [...]} or a list of JWKs",
+                );
+                return None;
+            }
+        };
+        let Value::Array(items) = list else {
+            diags.error(lpath, "must be a list of JWKs");
+            return None;
+        };
+        if items.is_empty() {
+            diags.error(lpath, "must list at least one key");
+            return None;
+        }
+        let start = diags.len();
+        let mut keys = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match parse_jwk(item) {
+                Ok(k) => keys.push(k),
+                Err(msg) => diags.error(index(&lpath, i), msg),
+            }
+        }
+        (diags.len() == start).then_some(Self { keys })
+    }
+
+    /// Parses a fetched JWKS leniently: keys Portico cannot use (encryption keys,
+    /// other curves) are skipped, as every JWKS consumer does.
+    pub fn from_fetched(body: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(body).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let Some(Value::Array(items)) = v.get("keys") else {
+            return Err("JWKS has no \"keys\" list".into());
+        };
+        let keys = items.iter().filter_map(|k| parse_jwk(k).ok()).collect();
+        Ok(Self { keys })
+    }
+}
+
+fn expected_alg(jwk: &JsonWebKey<'_>) -> Result<Alg, String> {
+    match jwk {
+        JsonWebKey::Rsa { .. } => Ok(Alg::Rs256),
+        JsonWebKey::EllipticCurve { curve, .. } if curve == "P-256" => Ok(Alg::Es256),
+        JsonWebKey::EllipticCurve { curve, .. } => {
+            Err(format!("EC curve {curve:?} is not supported (P-256 only)"))
+        }
+        JsonWebKey::KeyPair { curve, .. } if curve == "Ed25519" => Ok(Alg::EdDsa),
+        JsonWebKey::KeyPair { curve, .. } => Err(format!(
+            "OKP curve {curve:?} is not supported (Ed25519 only)"
+        )),
+        JsonWebKey::Symmetric { .. } => Err(
+            "symmetric (oct) keys are not accepted; use an RSA, EC P-256 or Ed25519 public key"
+                .into(),
+        ),
+        _ => Err("unsupported key type".into()),
+    }
+}
+
+/// One public JWK → a pinned key.
+fn parse_jwk(value: &Value) -> Result<Key, String> {
+    let Value::Object(obj) = value else {
+        return Err("must be a JWK object".into());
+    };
+    let kid = match obj.get("kid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err("kid must be a string".into()),
+    };
+    if obj
+        .get("use")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != "sig")
+    {
+        return Err("key use must be \"sig\"".into());
+    }
+    if obj.contains_key("d") {
+        return Err("is a private key: configure the public key only".into());
+    }
+    let jwk: JsonWebKey<'_> =
+        serde_json::from_value(value.clone()).map_err(|e| format!("is not a valid JWK: {e}"))?;
+    let alg = expected_alg(&jwk)?;
+    match obj.get("alg") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(a)) if a == alg.name() => {}
+        Some(Value::String(a)) => {
+            return Err(format!(
+                "alg {a:?} does not fit this key (expected {:?})",
+                alg.name()
+            ))
+        }
+        Some(_) => return Err("alg must be a string".into()),
+    }
+    let material = match alg {
+        Alg::Rs256 => {
+            let pk = RsaPublicKey::try_from(&jwk).map_err(|e| format!("invalid RSA key: {e}"))?;
+            Material::Rs256(
+                StrongKey::try_from(pk).map_err(|_| "RSA keys must be at least 2048 bits")?,
+            )
+        }
+        Alg::Es256 => Material::Es256(
+            <Es256 as Algorithm>::VerifyingKey::try_from(&jwk)
+                .map_err(|e| format!("invalid P-256 key: {e}"))?,
+        ),
+        Alg::EdDsa => Material::EdDsa(
+            <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk)
+                .map_err(|e| format!("invalid Ed25519 key: {e}"))?,
+        ),
+        Alg::Hs256 => return Err("symmetric keys are not accepted".into()),
+    };
+    Ok(Key { kid, alg, material })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn ed25519_key_is_pinned_to_eddsa() {
+        let mut d = Diagnostics::new();
+        let ks = KeySet::from_config(
+            &json!({"keys":[{"kty":"OKP","crv":"Ed25519","x":ED_X,"kid":"a"}]}),
+            "PORTICO_AUTH_KEYS",
+            &mut d,
+        )
+        .expect("valid");
+        assert!(d.is_empty());
+        assert_eq!(ks.keys[0].alg, Alg::EdDsa);
+        assert!(ks.has_kid("a"));
+    }
+
+    #[test]
+    fn refuses_private_symmetric_mismatched_and_bad_keys_with_paths() {
+        let mut d = Diagnostics::new();
+        let r = KeySet::from_config(
+            &json!([
+                {"kty":"oct","k":"c2VjcmV0"},
+                {"kty":"OKP","crv":"Ed25519","x":ED_X,"d":ED_X},
+                {"kty":"OKP","crv":"Ed25519","x":ED_X,"alg":"RS256"},
+                {"kty":"EC","crv":"P-384","x":ED_X,"y":ED_X},
+                {"kty":"OKP","crv":"Ed25519","x":ED_X,"use":"enc"},
+                "nope"
+            ]),
+            "options.keys",
+            &mut d,
+        );
+        assert!(r.is_none());
+        let errs = d.into_errors().0;
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "options.keys[0]",
+                "options.keys[1]",
+                "options.keys[2]",
+                "options.keys[3]",
+                "options.keys[4]",
+                "options.keys[5]"
+            ]
+        );
+        assert!(errs[0].message.contains("symmetric"));
+        assert!(errs[1].message.contains("private"));
+    }
+
+    #[test]
+    fn fetched_sets_skip_unusable_keys() {
+        let body = json!({"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"OKP","crv":"Ed25519","x":ED_X,"kid":"b"}]}).to_string();
+        let ks = KeySet::from_fetched(&body).expect("parses");
+        assert_eq!(ks.keys.len(), 1);
+        assert!(KeySet::from_fetched("[]").is_err());
+        assert!(KeySet::from_fetched("nope").is_err());
+    }
+
+    #[test]
+    fn small_rsa_keys_are_refused() {
+        use base64::Engine;
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC5u8; 128]);
+        let mut d = Diagnostics::new();
+        let r = KeySet::from_config(&json!([{"kty":"RSA","n":n,"e":"AQAB"}]), "k", &mut d);
+        assert!(r.is_none());
+        assert!(d.into_errors().0[0].message.contains("2048"));
+    }
+}

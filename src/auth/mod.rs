@@ -1,0 +1,12 @@
+//! Token verification shared by the management API and the `jwt` route handler:
+//! public keys with pinned algorithms, JWT checks, and the JWKS refetch policy.
+//! Pure Rust (jwt-compact underneath); the platform layer only fetches JWKS bytes.
+
+pub mod claims;
+pub mod jwks_cache;
+pub mod keys;
+pub mod verify;
+
+pub use claims::VerifiedClaims;
+pub use keys::{Alg, KeySet};
+pub use verify::{token_kid, verify, AuthError, VerifyPolicy, MAX_LEEWAY_SECONDS};

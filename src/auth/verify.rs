@@ -1,0 +1,198 @@
+//! JWT verification: pinned algorithm per key, `exp` required, `nbf`, `iss`, `aud`,
+//! bounded leeway. Errors say what failed but never echo the token.
+
+use super::claims::VerifiedClaims;
+use super::keys::{Alg, Key, KeySet, Material};
+use chrono::{DateTime, Duration, Utc};
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Rsa};
+use jwt_compact::{AlgorithmExt, Claims, TimeOptions, UntrustedToken, ValidationError};
+use serde_json::{Map, Value};
+
+/// The largest clock leeway Portico allows anywhere.
+pub const MAX_LEEWAY_SECONDS: u32 = 60;
+/// Tokens longer than this are refused before parsing.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// Keys tried for a token without `kid`.
+const MAX_CANDIDATES: usize = 8;
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No token was presented.
+    #[error("no bearer token")]
+    Missing,
+    /// Not a compact JWS.
+    #[error("token is malformed")]
+    Malformed,
+    /// `alg` is none, unknown, or not one any trusted key is pinned to.
+    #[error("token algorithm {0:?} is not accepted")]
+    Algorithm(String),
+    /// No trusted key has the token's `kid`.
+    #[error("token key id is not trusted")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("token signature is invalid")]
+    Signature,
+    /// Claims are not a JSON object with numeric times.
+    #[error("token claims are malformed")]
+    Claims,
+    /// `exp` is absent.
+    #[error("token has no exp claim")]
+    NoExpiry,
+    /// `exp` has passed (beyond leeway).
+    #[error("token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond leeway).
+    #[error("token is not valid yet")]
+    NotYetValid,
+    /// `iss` differs.
+    #[error("token issuer is not accepted")]
+    Issuer,
+    /// `aud` does not contain an accepted audience.
+    #[error("token audience is not accepted")]
+    Audience,
+}
+
+/// What a verifier requires beyond a good signature.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyPolicy {
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Accepted audiences; the token's `aud` must contain one (when non-empty).
+    pub audiences: Vec<String>,
+    /// Clock leeway, clamped to [`MAX_LEEWAY_SECONDS`].
+    pub leeway_seconds: u32,
+}
+
+/// The `kid` a token names, read without verification (to decide a JWKS refetch).
+pub fn token_kid(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    UntrustedToken::new(token).ok()?.header().key_id.clone()
+}
+
+fn alg_of(name: &str) -> Option<Alg> {
+    match name {
+        "RS256" => Some(Alg::Rs256),
+        "ES256" => Some(Alg::Es256),
+        "EdDSA" => Some(Alg::EdDsa),
+        "HS256" => Some(Alg::Hs256),
+        _ => None,
+    }
+}
+
+fn check_signature(
+    key: &Key,
+    token: &UntrustedToken<'_>,
+) -> Result<Claims<Map<String, Value>>, ValidationError> {
+    let t = match &key.material {
+        Material::Rs256(k) => Rsa::rs256().validator(k.as_ref()).validate(token)?,
+        Material::Es256(k) => Es256.validator(k).validate(token)?,
+        Material::EdDsa(k) => Ed25519.validator(k).validate(token)?,
+        Material::Hs256(k) => Hs256.validator(k).validate(token)?,
+    };
+    Ok(t.into_parts().1)
+}
+
+fn map_validation(e: &ValidationError) -> AuthError {
+    match e {
+        ValidationError::MalformedClaims(_) => AuthError::Claims,
+        ValidationError::AlgorithmMismatch { actual, .. } => AuthError::Algorithm(actual.clone()),
+        _ => AuthError::Signature,
+    }
+}
+
+/// Verifies `token` against `keys` at `now_s` (Unix seconds).
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    policy: &VerifyPolicy,
+    now_s: i64,
+) -> Result<VerifiedClaims, AuthError> {
+    if token.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(AuthError::Malformed);
+    }
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    let alg_name = untrusted.algorithm();
+    // `none` and anything not pinned to a key never reach signature code.
+    let alg = alg_of(alg_name).ok_or_else(|| AuthError::Algorithm(alg_name.to_string()))?;
+    let kid = untrusted.header().key_id.as_deref();
+    let claims = match kid {
+        Some(kid) => {
+            let key = keys
+                .keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .ok_or(AuthError::UnknownKey)?;
+            if key.alg != alg {
+                return Err(AuthError::Algorithm(alg_name.to_string()));
+            }
+            check_signature(key, &untrusted).map_err(|e| map_validation(&e))?
+        }
+        None => {
+            let mut candidates = keys.keys.iter().filter(|k| k.alg == alg).peekable();
+            if candidates.peek().is_none() {
+                return Err(AuthError::Algorithm(alg_name.to_string()));
+            }
+            let mut last = AuthError::Signature;
+            let mut found = None;
+            for key in candidates.take(MAX_CANDIDATES) {
+                match check_signature(key, &untrusted) {
+                    Ok(c) => {
+                        found = Some(c);
+                        break;
+                    }
+                    Err(e) => last = map_validation(&e),
+                }
+            }
+            found.ok_or(last)?
+        }
+    };
+    check_times(&claims, policy, now_s)?;
+    let raw = claims.custom;
+    if let Some(iss) = &policy.issuer {
+        if raw.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
+            return Err(AuthError::Issuer);
+        }
+    }
+    if !policy.audiences.is_empty() {
+        let ok = match raw.get("aud") {
+            Some(Value::String(a)) => policy.audiences.iter().any(|p| p == a),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| policy.audiences.iter().any(|p| p == a)),
+            _ => false,
+        };
+        if !ok {
+            return Err(AuthError::Audience);
+        }
+    }
+    Ok(VerifiedClaims::from_map(raw))
+}
+
+fn check_times(
+    claims: &Claims<Map<String, Value>>,
+    policy: &VerifyPolicy,
+    now_s: i64,
+) -> Result<(), AuthError> {
+    let now: DateTime<Utc> = DateTime::from_timestamp(now_s, 0).ok_or(AuthError::Claims)?;
+    let leeway = Duration::seconds(i64::from(policy.leeway_seconds.min(MAX_LEEWAY_SECONDS)));
+    let opts = TimeOptions::new(leeway, move || now);
+    match claims.validate_expiration(&opts) {
+        Ok(_) => {}
+        Err(ValidationError::NoClaim(_)) => return Err(AuthError::NoExpiry),
+        Err(_) => return Err(AuthError::Expired),
+    }
+    if claims.not_before.is_some() && claims.validate_maturity(&opts).is_err() {
+        return Err(AuthError::NotYetValid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+//! The `remote` host source: asks another Portico's control plane for a host, with
+//! an OAuth client-credentials token cached in the isolate and renewed once on 401.
+
+use super::isolate::Isolate;
+use super::outbound::call;
+use crate::host_config::HostRecord;
+use crate::resolve::remote::{CachedToken, RemoteSettings};
+use worker::{Env, Method};
+
+const REMOTE_TIMEOUT_MS: u64 = 5_000;
+
+async fn fetch_token(env: &Env, s: &RemoteSettings, url: &str) -> Result<CachedToken, String> {
+    let auth = s.basic_auth();
+    let reply = call(
+        env,
+        None,
+        Method::Post,
+        url,
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "application/json"),
+        ],
+        Some(s.token_form()),
+        REMOTE_TIMEOUT_MS,
+    )
+    .await?;
+    if reply.status != 200 {
+        // The body may echo client details; log only the status.
+        return Err(format!("token endpoint answered {}", reply.status));
+    }
+    CachedToken::from_response(&reply.body, js_sys::Date::now() as u64)
+}
+
+/// A usable token: the cached one unless `renew` or expired.
+async fn token(
+    iso: &Isolate,
+    env: &Env,
+    s: &RemoteSettings,
+    renew: bool,
+) -> Result<Option<String>, String> {
+    let Some(url) = &s.token_url else {
+        return Ok(None);
+    };
+    let now = js_sys::Date::now() as u64;
+    if !renew {
+        if let Some(t) = iso.remote_token.borrow().as_ref().filter(|t| t.usable(now)) {
+            return Ok(Some(t.token.clone()));
+        }
+    }
+    let fresh = fetch_token(env, s, url).await?;
+    let tok = fresh.token.clone();
+    *iso.remote_token.borrow_mut() = Some(fresh);
+    Ok(Some(tok))
+}
+
+/// Loads one host from the control plane: `Ok(None)` for unknown hosts.
+pub(crate) async fn load_host(
+    iso: &Isolate,
+    env: &Env,
+    s: &RemoteSettings,
+    host: &str,
+) -> Result<Option<HostRecord>, String> {
+    let url = s.host_url(host).ok_or("host cannot be put in a URL")?;
+    let mut renewed = false;
+    loop {
+        let tok = token(iso, env, s, renewed).await?;
+        let bearer = tok.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("accept", "application/json")];
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b.as_str()));
+        }
+        let reply = call(
+            env,
+            s.service.as_deref(),
+            Method::Get,
+            &url,
+            &headers,
+            None,
+            REMOTE_TIMEOUT_MS,
+        )
+        .await?;
+        match reply.status {
+            200 => {
+                return serde_json::from_str(&reply.body)
+                    .map(Some)
+                    .map_err(|e| format!("control plane host record: {e}"))
+            }
+            404 => return Ok(None),
+            401 if !renewed && s.token_url.is_some() => {
+                // The token died early (revoked, key rotated): renew once.
+                *iso.remote_token.borrow_mut() = None;
+                renewed = true;
+            }
+            other => return Err(format!("control plane answered {other} for {host}")),
+        }
+    }
+}
