@@ -59,7 +59,7 @@ mod tests {
 
     fn claims(v: serde_json::Value) -> VerifiedClaims {
         match v {
-            serde_json::Value::Object(m) => VerifiedClaims::from_map(m),
+            serde_json::Value::Object(m) => VerifiedClaims::from_map(m).expect("claims"),
             _ => VerifiedClaims::default(),
         }
     }

@@ -280,11 +280,14 @@ mod tests {
             })
         );
         assert_eq!(
-            paths(tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"})).unwrap_err()),
+            paths(
+                tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"}))
+                    .expect_err("invalid")
+            ),
             ["created_at", "id", "name", "color"]
         );
         assert_eq!(
-            paths(tenant_patch(&json!({"name":""})).unwrap_err()),
+            paths(tenant_patch(&json!({"name":""})).expect_err("invalid")),
             ["name"]
         );
         assert!(tenant_create(&json!([1])).is_err());
@@ -316,7 +319,7 @@ mod tests {
             assert!(normalize_domain(bad, &cp).is_err(), "{bad}");
         }
         assert_eq!(
-            paths(domain_body(&json!({"domain":"x.com","id":"d"}), &cp).unwrap_err()),
+            paths(domain_body(&json!({"domain":"x.com","id":"d"}), &cp).expect_err("invalid")),
             ["id"]
         );
     }
@@ -329,7 +332,7 @@ mod tests {
         assert_eq!(r.priority, 100);
         assert_eq!(r.match_, json!({"path":"/*"}));
         let bad = route_fields(&json!({"priority":"high","handlers":[{"type":"cors","options":{"origins":[1]}},{"type":"nope"}]})).expect("fields");
-        let errs = paths(validate_route(None, bad, None).unwrap_err());
+        let errs = paths(validate_route(None, bad, None).expect_err("invalid"));
         assert!(errs.contains(&"priority".to_string()), "{errs:?}");
         assert!(
             errs.contains(&"handlers[0].options.origins[0]".to_string()),
@@ -337,11 +340,14 @@ mod tests {
         );
         assert!(errs.contains(&"handlers[1].type".to_string()), "{errs:?}");
         assert_eq!(
-            paths(route_fields(&json!({"id":"x","color":1,"custom_domain_id":5})).unwrap_err()),
+            paths(
+                route_fields(&json!({"id":"x","color":1,"custom_domain_id":5}))
+                    .expect_err("invalid")
+            ),
             ["id", "color", "custom_domain_id"]
         );
         assert_eq!(
-            paths(validate_route(None, RouteFields::default(), None).unwrap_err()),
+            paths(validate_route(None, RouteFields::default(), None).expect_err("invalid")),
             ["handlers"]
         );
         // PATCH keeps unspecified fields and validates the merged route.
@@ -353,7 +359,7 @@ mod tests {
         );
         let p = route_fields(&json!({"handlers": []})).expect("fields");
         assert_eq!(
-            paths(validate_route(Some(&r), p, None).unwrap_err()),
+            paths(validate_route(Some(&r), p, None).expect_err("invalid")),
             ["handlers"]
         );
     }

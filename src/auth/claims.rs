@@ -1,5 +1,6 @@
 //! What a verified token says: subject, scopes, tenant, and every other claim.
 
+use super::verify::AuthError;
 use serde_json::{Map, Value};
 
 /// Claims of a token whose signature, times, issuer and audience checked out.
@@ -16,8 +17,10 @@ pub struct VerifiedClaims {
 }
 
 impl VerifiedClaims {
-    /// Builds from the custom-claims map of a verified token.
-    pub fn from_map(raw: Map<String, Value>) -> Self {
+    /// Builds from the custom-claims map of a verified token. A tenant claim that is
+    /// present but not a non-empty string is refused: treating it as absent would
+    /// turn the token into a control-plane token.
+    pub fn from_map(raw: Map<String, Value>) -> Result<Self, AuthError> {
         let sub = raw
             .get("sub")
             .and_then(Value::as_str)
@@ -32,17 +35,23 @@ impl VerifiedClaims {
                 .collect(),
             _ => Vec::new(),
         };
-        let tenant = ["tenant_id", "org_id"]
-            .iter()
-            .find_map(|k| raw.get(*k).and_then(Value::as_str))
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        Self {
+        let mut tenant = None;
+        for key in ["tenant_id", "org_id"] {
+            match raw.get(key) {
+                None => continue,
+                Some(Value::String(s)) if !s.is_empty() => {
+                    tenant = Some(s.clone());
+                    break;
+                }
+                Some(_) => return Err(AuthError::Claims),
+            }
+        }
+        Ok(Self {
             sub,
             scopes,
             tenant,
             raw,
-        }
+        })
     }
 
     /// Whether the token carries `scope`.
@@ -75,8 +84,29 @@ mod tests {
 
     fn claims(v: Value) -> VerifiedClaims {
         match v {
-            Value::Object(m) => VerifiedClaims::from_map(m),
+            Value::Object(m) => VerifiedClaims::from_map(m).expect("valid claims"),
             _ => VerifiedClaims::default(),
+        }
+    }
+
+    #[test]
+    fn malformed_tenant_claims_are_refused_not_ignored() {
+        for bad in [
+            json!({"tenant_id": 7}),
+            json!({"org_id": ["a"]}),
+            json!({"tenant_id": ""}),
+            json!({"tenant_id": null}),
+            json!({"org_id": {"id": "a"}}),
+            json!({"tenant_id": true}),
+        ] {
+            let Value::Object(m) = bad.clone() else {
+                continue;
+            };
+            assert_eq!(
+                VerifiedClaims::from_map(m).err(),
+                Some(AuthError::Claims),
+                "{bad}"
+            );
         }
     }
 
@@ -94,6 +124,5 @@ mod tests {
         assert_eq!(c.header_value("missing"), None);
         let t = claims(json!({"tenant_id":"a","org_id":"b"}));
         assert_eq!(t.tenant.as_deref(), Some("a"));
-        assert_eq!(claims(json!({"tenant_id":""})).tenant, None);
     }
 }

@@ -172,7 +172,7 @@ pub fn verify(
             return Err(AuthError::Audience);
         }
     }
-    Ok(VerifiedClaims::from_map(raw))
+    VerifiedClaims::from_map(raw)
 }
 
 fn check_times(
