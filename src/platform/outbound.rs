@@ -25,6 +25,17 @@ pub(crate) async fn call(
     for (k, v) in headers {
         h.set(k, v).map_err(|e| format!("header {k}: {e}"))?;
     }
+    if service.is_some() {
+        // A service-binding fetch carries only the headers it is given; the callee
+        // routes on Host (a control-plane host), so send the URL's authority.
+        let authority = url
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+            .unwrap_or_default();
+        if !authority.is_empty() {
+            h.set("host", authority).map_err(|e| format!("header host: {e}"))?;
+        }
+    }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(h);
     if let Some(b) = body {

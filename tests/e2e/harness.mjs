@@ -215,6 +215,12 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  *   porticoOptions      extra Miniflare worker options merged into the portico worker
  *   dispatcherScripts   SCRIPTS table of the dispatcher emulator
  *   migrate             apply d1-migrations/ (default true)
+ *   extraWorkers        more Miniflare worker options appended to `workers`; an array
+ *                       or ({ origin, porticoWorker }) => array. `porticoWorker(name,
+ *                       bindings, extra)` builds a second Portico from the same build
+ *                       (e.g. a data-plane-only edge), with the same D1 and service
+ *                       bindings unless `extra` overrides them. Reach it with
+ *                       h.fetchWorker(name, url, init).
  */
 export async function startHarness(opts = {}) {
   const origin = await startOrigin({ port: 0 });
@@ -240,6 +246,25 @@ export async function startHarness(opts = {}) {
         modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
       };
     }
+
+    const compatFlags = process.env.PORTICO_E2E_COMPAT_FLAGS
+      ? { compatibilityFlags: process.env.PORTICO_E2E_COMPAT_FLAGS.split(",").map((f) => f.trim()).filter(Boolean) }
+      : {};
+    /** Another worker running the Portico build under test, with its own vars. */
+    const porticoWorker = (name, workerBindings = {}, extra = {}) => ({
+      name,
+      ...porticoCode,
+      compatibilityDate: COMPAT_DATE,
+      d1Databases: { DB: "portico-db" },
+      serviceBindings: {
+        EXAMPLE_SERVICE: "portico-example-service",
+        DISPATCHER: "portico-dispatcher-emulator",
+      },
+      bindings: workerBindings,
+      ...compatFlags,
+      ...extra,
+    });
+    const extraWorkers = typeof opts.extraWorkers === "function" ? opts.extraWorkers({ origin, porticoWorker }) : (opts.extraWorkers ?? []);
 
     const w = (name, dir, extra = {}) => ({
       name,
@@ -285,6 +310,7 @@ export async function startHarness(opts = {}) {
           compatibilityDate: COMPAT_DATE,
           serviceBindings: { PORTICO: "portico" },
         },
+        ...extraWorkers,
       ],
     });
     const url = await mf.ready;
@@ -412,6 +438,20 @@ export async function startHarness(opts = {}) {
           body: JSON.stringify({ url: target, method, headers: pairs, body }),
         });
         return res;
+      },
+      /** Builds Portico worker options from the same build (see startHarness's extraWorkers). */
+      porticoWorker,
+      /**
+       * Request to a named worker (e.g. one from extraWorkers) over real HTTP, like
+       * h.fetch: same `target`/`init` ({ host, method, headers, body }), Host header
+       * preserved. Miniflare's entry routes it by its MF-Route-Override header
+       * (mf.getWorker(name).fetch would replace Host with 127.0.0.1:<port>).
+       */
+      fetchWorker(name, target, init = {}) {
+        const headers = init.headers instanceof Headers || Array.isArray(init.headers)
+          ? [...init.headers]
+          : Object.entries(init.headers ?? {});
+        return h.fetch(target, { ...init, headers: [...headers, ["MF-Route-Override", name]] });
       },
       /** Raw bytes over a socket to Portico's HTTP port. */
       raw(message, o) {
