@@ -4,7 +4,7 @@
 # the dispatcher emulator and two tenant workers) on 127.0.0.1:8787.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false
 bash scripts/setup.sh
 bash scripts/build.sh

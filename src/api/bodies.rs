@@ -200,14 +200,22 @@ pub fn route_fields(v: &Value) -> Result<RouteFields, Vec<ConfigError>> {
                 Value::String(s) if !s.is_empty() => out.custom_domain_id = Some(Some(s.clone())),
                 _ => diags.error("custom_domain_id", "must be a domain id or null"),
             },
-            "priority" => out.priority = Some(val.clone()),
-            "match" => out.match_ = Some(val.clone()),
+            // null means "not given" (default on create, unchanged on patch).
+            "priority" => out.priority = (!val.is_null()).then(|| val.clone()),
+            "match" => out.match_ = (!val.is_null()).then(|| val.clone()),
             "handlers" => out.handlers = Some(val.clone()),
             k if READ_ONLY.contains(&k) => {}
             other => diags.error(other, "unknown field"),
         }
     }
     done(diags, Some(out))
+}
+
+impl RouteFields {
+    /// Whether nothing was given (a PATCH that changes nothing).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A route ready to store.

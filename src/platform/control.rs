@@ -413,6 +413,10 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
         None
     };
     let fields = bodies::route_fields(&read_json(c.req).await?).map_err(Problem::validation)?;
+    if let Some(e) = existing.as_ref().filter(|_| fields.is_empty()) {
+        // Nothing to change: no write, no audit row, no purge.
+        return Ok(json_response(200, e));
+    }
     let base = existing.as_ref().map(stored_route);
     let bindings = EnvBindings(c.env);
     let route = bodies::validate_route(base.as_ref(), fields, Some(&bindings));

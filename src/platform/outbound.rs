@@ -33,7 +33,8 @@ pub(crate) async fn call(
             .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
             .unwrap_or_default();
         if !authority.is_empty() {
-            h.set("host", authority).map_err(|e| format!("header host: {e}"))?;
+            h.set("host", authority)
+                .map_err(|e| format!("header host: {e}"))?;
         }
     }
     let mut init = RequestInit::new();
