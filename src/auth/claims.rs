@@ -14,6 +14,10 @@ pub struct VerifiedClaims {
     pub tenant: Option<String>,
     /// Every claim except `exp`/`nbf`/`iat` (kept for `forward_claims`).
     pub raw: Map<String, Value>,
+    /// `exp` (Unix seconds), so a cached verification can re-check time alone.
+    pub expires_at: i64,
+    /// `nbf` (Unix seconds), when present.
+    pub not_before: Option<i64>,
 }
 
 impl VerifiedClaims {
@@ -51,6 +55,8 @@ impl VerifiedClaims {
             scopes,
             tenant,
             raw,
+            expires_at: 0,
+            not_before: None,
         })
     }
 

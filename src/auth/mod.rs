@@ -5,8 +5,9 @@
 pub mod claims;
 pub mod jwks_cache;
 pub mod keys;
+pub mod token_cache;
 pub mod verify;
 
 pub use claims::VerifiedClaims;
 pub use keys::{Alg, KeySet};
-pub use verify::{token_kid, verify, AuthError, VerifyPolicy, MAX_LEEWAY_SECONDS};
+pub use verify::{still_valid, token_kid, verify, AuthError, VerifyPolicy, MAX_LEEWAY_SECONDS};

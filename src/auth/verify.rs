@@ -153,6 +153,8 @@ pub fn verify(
         }
     };
     check_times(&claims, policy, now_s)?;
+    let expires_at = claims.expiration.map_or(0, |e| e.timestamp());
+    let not_before = claims.not_before.map(|n| n.timestamp());
     let raw = claims.custom;
     if let Some(iss) = &policy.issuer {
         if raw.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
@@ -172,7 +174,19 @@ pub fn verify(
             return Err(AuthError::Audience);
         }
     }
-    VerifiedClaims::from_map(raw)
+    let mut verified = VerifiedClaims::from_map(raw)?;
+    verified.expires_at = expires_at;
+    verified.not_before = not_before;
+    Ok(verified)
+}
+
+/// Whether a previously verified token is still inside its time window at `now_s`.
+pub fn still_valid(claims: &VerifiedClaims, policy: &VerifyPolicy, now_s: i64) -> bool {
+    let leeway = i64::from(policy.leeway_seconds.min(MAX_LEEWAY_SECONDS));
+    now_s <= claims.expires_at.saturating_add(leeway)
+        && claims
+            .not_before
+            .is_none_or(|n| now_s >= n.saturating_sub(leeway))
 }
 
 fn check_times(

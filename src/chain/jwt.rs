@@ -4,12 +4,14 @@
 //! JWKS bytes are fetched by the platform before the chain runs ([`JwksView`]).
 
 use super::{Flow, RequestCx};
-use crate::auth::{verify, AuthError, KeySet, VerifyPolicy, MAX_LEEWAY_SECONDS};
+use crate::auth::token_cache::{TokenCache, DEFAULT_CAPACITY};
+use crate::auth::{AuthError, KeySet, VerifyPolicy, MAX_LEEWAY_SECONDS};
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ERROR_HEADER;
 use crate::message::{is_header_name, HeaderAccess, SimpleResponse};
 use serde_json::Value;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Where a `jwt` handler's keys come from.
@@ -43,6 +45,8 @@ pub struct Jwt {
     tenant_claim: Option<String>,
     cookie: Option<String>,
     forward: Vec<(String, String)>,
+    /// Tokens this handler already verified (per host version and isolate).
+    verified: Rc<RefCell<TokenCache>>,
 }
 
 /// Whether a JWKS URL is acceptable: https, or http to a loopback host (local dev).
@@ -181,6 +185,7 @@ impl Jwt {
             tenant_claim,
             cookie,
             forward,
+            verified: Rc::new(RefCell::new(TokenCache::new(DEFAULT_CAPACITY))),
         })
     }
 
@@ -229,7 +234,11 @@ impl Jwt {
                 }
             },
         };
-        let claims = match verify(&token, &keys, &self.policy, cx.now_s) {
+        let verified = self
+            .verified
+            .borrow_mut()
+            .verify(&token, &keys, &self.policy, cx.now_s);
+        let claims = match verified {
             Ok(c) => c,
             Err(AuthError::Missing) => return unauthorized(false),
             Err(_) => return unauthorized(true),
