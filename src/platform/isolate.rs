@@ -71,6 +71,8 @@ pub(crate) struct Isolate {
     pub(crate) api: ApiSettings,
     /// Fetched JWKS by URL.
     pub(crate) jwks: RefCell<HashMap<String, JwksEntry>>,
+    /// JWKS fetches in flight, shared by concurrent requests (body text).
+    pub(crate) jwks_inflight: RefCell<HashMap<String, js_sys::Promise>>,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
     static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
@@ -120,6 +122,7 @@ impl Isolate {
         Self {
             api,
             jwks: RefCell::new(HashMap::new()),
+            jwks_inflight: RefCell::new(HashMap::new()),
             remote_token: RefCell::new(None),
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
             ttls,

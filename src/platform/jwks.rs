@@ -6,9 +6,58 @@ use super::outbound::call;
 use crate::auth::jwks_cache::{should_fetch, JwksEntry};
 use crate::auth::KeySet;
 use std::rc::Rc;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Method};
 
 const JWKS_TIMEOUT_MS: u64 = 5_000;
+
+/// One JWKS fetch per URL at a time: concurrent cold requests await the same JS
+/// promise (each through its own `then`, so each resumes in its own request
+/// context, as for shared host reads). Resolves to the body text.
+async fn fetch_shared(iso: &Isolate, env: &Env, url: &str) -> Result<String, String> {
+    let existing = iso.jwks_inflight.borrow().get(url).cloned();
+    let promise = match existing {
+        Some(p) => p,
+        None => {
+            let env = env.clone();
+            let u = url.to_string();
+            let p = wasm_bindgen_futures::future_to_promise(async move {
+                let r = call(
+                    &env,
+                    None,
+                    Method::Get,
+                    &u,
+                    &[("accept", "application/json")],
+                    None,
+                    JWKS_TIMEOUT_MS,
+                )
+                .await
+                .map_err(|e| JsValue::from_str(&e))?;
+                if r.status == 200 {
+                    Ok(JsValue::from_str(&r.body))
+                } else {
+                    Err(JsValue::from_str(&format!(
+                        "JWKS {u} answered {}",
+                        r.status
+                    )))
+                }
+            });
+            iso.jwks_inflight
+                .borrow_mut()
+                .insert(url.to_string(), p.clone());
+            p
+        }
+    };
+    let out = JsFuture::from(promise).await;
+    iso.jwks_inflight.borrow_mut().remove(url);
+    match out {
+        Ok(v) => v
+            .as_string()
+            .ok_or_else(|| "JWKS body is not text".to_string()),
+        Err(e) => Err(e.as_string().unwrap_or_else(|| "JWKS fetch failed".into())),
+    }
+}
 
 /// Keys at `url`, fetching when the policy says so. A failed refetch keeps serving
 /// the previous set; a failed first fetch is an error.
@@ -25,23 +74,9 @@ pub(crate) async fn keys_for(
             return Ok(e.keys);
         }
     }
-    let fetched = call(
-        env,
-        None,
-        Method::Get,
-        url,
-        &[("accept", "application/json")],
-        None,
-        JWKS_TIMEOUT_MS,
-    )
-    .await
-    .and_then(|r| {
-        if r.status == 200 {
-            KeySet::from_fetched(&r.body)
-        } else {
-            Err(format!("JWKS {url} answered {}", r.status))
-        }
-    });
+    let fetched = fetch_shared(iso, env, url)
+        .await
+        .and_then(|body| KeySet::from_fetched(&body));
     match fetched {
         Ok(keys) => {
             let keys = Rc::new(keys);

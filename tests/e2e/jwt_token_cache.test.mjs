@@ -57,3 +57,26 @@ describe("verified-token cache", () => {
     await fresh.text();
   });
 });
+
+describe("JWKS fetches", () => {
+  test("concurrent cold requests share one JWKS fetch", async () => {
+    const idp = await startIdp({ keys: [makeKey("RS256", "cold-1")] });
+    try {
+      const { host } = await h.addHost({
+        routes: [{ handlers: [{ type: "jwt", options: { jwks_url: idp.jwksUrl } }, httpTo()] }],
+      });
+      const token = idp.mint({ sub: "svc" });
+      const results = await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          const res = await h.fetch("/cold", { host, headers: bearer(token) });
+          await res.text();
+          return res.status;
+        }),
+      );
+      assert.deepEqual(results, Array(12).fill(200));
+      assert.equal(idp.stats.jwksFetches, 1, "one fetch for twelve concurrent cold requests");
+    } finally {
+      await idp.close();
+    }
+  });
+});
