@@ -9,9 +9,9 @@ use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{Algorithm, AlgorithmExt, Claims, Header};
 use portico::auth::token_cache::TokenCache;
 use portico::auth::{verify, KeySet, VerifyPolicy};
-use std::rc::Rc;
 use portico::config::Diagnostics;
 use serde_json::{json, Map, Value};
+use std::rc::Rc;
 
 const NOW: i64 = 1_800_000_000;
 
