@@ -103,7 +103,12 @@ pub(crate) async fn resolve(
     let hit = iso.memory.borrow_mut().get(host, now, &iso.ttls);
     if let Some(hit) = hit {
         match hit.freshness {
-            Freshness::Fresh => return finish(hit.value, Tier::Memory),
+            Freshness::Fresh => {
+                if hit.start_check {
+                    spawn_colo_check(iso, env, ctx, host, hit.stored_at_ms);
+                }
+                return finish(hit.value, Tier::Memory);
+            }
             Freshness::Revalidate => {
                 if hit.start_refresh {
                     spawn_refresh(iso, env, ctx, host);
@@ -127,7 +132,7 @@ pub(crate) async fn resolve(
             let value = entry.record.as_ref().map(|r| compile(iso, env, r));
             iso.memory
                 .borrow_mut()
-                .put(host, value.clone(), entry.stored_at_ms);
+                .put_checked(host, value.clone(), entry.stored_at_ms, now);
             match freshness {
                 Freshness::Fresh => return finish(value, Tier::CacheApi),
                 Freshness::Revalidate => {
@@ -274,6 +279,42 @@ async fn load_shared(
         }
         Either::Right(_) => Err(ProxyError::ResolveTimeout),
     }
+}
+
+/// Background check of a fresh memory entry against the colo's Cache API: a write
+/// made through another isolate purged it there, so a missing entry means "read the
+/// source again" and a newer one replaces ours. The request that triggered it was
+/// already answered from memory (the warm path does no Cache API read).
+fn spawn_colo_check(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str, stored_at_ms: u64) {
+    let iso2 = iso.clone();
+    let env2 = env.clone();
+    let host2 = host.to_string();
+    ctx.wait_until(async move {
+        Counters::bump(&iso2.counters.cache_api_reads);
+        let now = now_ms();
+        match read_cache(&Cache::default(), &host2).await {
+            Some(entry) if entry.stored_at_ms <= stored_at_ms => {
+                iso2.memory.borrow_mut().confirm(&host2, now);
+            }
+            Some(entry) => {
+                let value = entry.record.as_ref().map(|r| compile(&iso2, &env2, r));
+                iso2.memory
+                    .borrow_mut()
+                    .put_checked(&host2, value, entry.stored_at_ms, now);
+            }
+            None => match load_shared(&iso2, &env2, &host2).await {
+                Ok(record) => {
+                    if let (_, Some(write)) = store(&iso2, &env2, &host2, record, now_ms()) {
+                        write.await;
+                    }
+                }
+                Err(e) => {
+                    worker::console_warn!("portico: colo check of {host2} failed: {e}");
+                    iso2.memory.borrow_mut().check_failed(&host2, now);
+                }
+            },
+        }
+    });
 }
 
 fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {

@@ -44,6 +44,9 @@ struct Slot<V> {
     stored_at_ms: u64,
     last_used: u64,
     refreshing: bool,
+    /// When this isolate last confirmed the entry against the colo tier.
+    checked_at_ms: u64,
+    checking: bool,
 }
 
 /// What memory had for a host.
@@ -55,6 +58,10 @@ pub struct MemoryHit<V> {
     pub freshness: Freshness,
     /// True when this caller should start the single background refresh.
     pub start_refresh: bool,
+    /// True when this caller should start the single background colo check.
+    pub start_check: bool,
+    /// When the value was produced by the source.
+    pub stored_at_ms: u64,
 }
 
 /// A bounded LRU of host entries for one isolate.
@@ -94,15 +101,44 @@ impl<V: Clone> MemoryCache<V> {
         if start_refresh {
             slot.refreshing = true;
         }
+        let start_check = freshness == Freshness::Fresh
+            && ttls.colo_check_ms > 0
+            && ttls.colo_check_ms < ttls.fresh_ms
+            && !slot.checking
+            && now_ms.saturating_sub(slot.checked_at_ms) >= ttls.colo_check_ms;
+        if start_check {
+            slot.checking = true;
+        }
         Some(MemoryHit {
             value: slot.value.clone(),
             freshness,
             start_refresh,
+            start_check,
+            stored_at_ms: slot.stored_at_ms,
         })
+    }
+
+    /// The colo tier still holds what memory has: fresh for another check window.
+    pub fn confirm(&mut self, host: &str, now_ms: u64) {
+        if let Some(slot) = self.slots.get_mut(host) {
+            slot.checked_at_ms = now_ms;
+            slot.checking = false;
+        }
+    }
+
+    /// A colo check could not finish; try again after the next window.
+    pub fn check_failed(&mut self, host: &str, now_ms: u64) {
+        self.confirm(host, now_ms);
     }
 
     /// Stores a value (or a negative entry) observed at `stored_at_ms`.
     pub fn put(&mut self, host: &str, value: Option<V>, stored_at_ms: u64) {
+        self.put_checked(host, value, stored_at_ms, stored_at_ms);
+    }
+
+    /// Stores a value produced at `stored_at_ms` and confirmed current at `now_ms`
+    /// (e.g. just read from the colo tier).
+    pub fn put_checked(&mut self, host: &str, value: Option<V>, stored_at_ms: u64, now_ms: u64) {
         self.tick += 1;
         if !self.slots.contains_key(host) && self.slots.len() >= self.max {
             self.evict_one();
@@ -114,6 +150,8 @@ impl<V: Clone> MemoryCache<V> {
                 stored_at_ms,
                 last_used: self.tick,
                 refreshing: false,
+                checked_at_ms: now_ms,
+                checking: false,
             },
         );
     }
@@ -171,6 +209,7 @@ mod tests {
             swr_ms: 2_000,
             stale_if_error_ms: 4_000,
             negative_ms: 500,
+            colo_check_ms: 0,
             max_entries: 3,
             resolve_timeout_ms: 100,
         }
@@ -264,5 +303,34 @@ mod tests {
         assert_eq!(c.len(), 1);
         let ttls = CacheTtls::default();
         assert!(c.get("b.test", 0, &ttls).is_some());
+    }
+
+    #[test]
+    fn one_colo_check_per_window_while_fresh() {
+        let t = CacheTtls {
+            fresh_ms: 10_000,
+            colo_check_ms: 1_000,
+            ..ttls()
+        };
+        let mut c = MemoryCache::new(3);
+        c.put("a.com", Some(1), 0);
+        assert!(!c.get("a.com", 999, &t).expect("hit").start_check);
+        let h = c.get("a.com", 1_000, &t).expect("hit");
+        assert!(h.start_check && h.freshness == Freshness::Fresh);
+        assert!(
+            !c.get("a.com", 1_100, &t).expect("hit").start_check,
+            "already checking"
+        );
+        c.confirm("a.com", 1_200);
+        assert!(!c.get("a.com", 2_100, &t).expect("hit").start_check);
+        assert!(c.get("a.com", 2_200, &t).expect("hit").start_check);
+        // Stale entries take the refresh path instead; a check window ≥ fresh is off.
+        assert!(!c.get("a.com", 10_500, &t).expect("hit").start_check);
+        let off = CacheTtls {
+            colo_check_ms: 10_000,
+            ..t
+        };
+        c.put("b.com", Some(2), 0);
+        assert!(!c.get("b.com", 9_000, &off).expect("hit").start_check);
     }
 }

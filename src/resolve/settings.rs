@@ -11,6 +11,11 @@ pub struct CacheTtls {
     pub stale_if_error_ms: u64,
     /// How long "unknown host" is remembered (no stale window).
     pub negative_ms: u64,
+    /// How often a fresh memory entry is checked, in the background, against the
+    /// colo's Cache API (which management writes purge), so writes made through
+    /// another isolate show up here within this window rather than the fresh TTL.
+    /// 0 turns the check off; it only runs when shorter than `fresh_ms`.
+    pub colo_check_ms: u64,
     /// Most hosts kept in isolate memory.
     pub max_entries: usize,
     /// Longest wait for the source.
@@ -24,6 +29,7 @@ impl Default for CacheTtls {
             swr_ms: 60_000,
             stale_if_error_ms: 300_000,
             negative_ms: 10_000,
+            colo_check_ms: 2_000,
             max_entries: 1_000,
             resolve_timeout_ms: 5_000,
         }
@@ -58,6 +64,11 @@ impl CacheTtls {
             1000,
         );
         out.negative_ms = read("PORTICO_HOST_CACHE_NEGATIVE_SECONDS", out.negative_ms, 1000);
+        out.colo_check_ms = read(
+            "PORTICO_HOST_CACHE_COLO_CHECK_SECONDS",
+            out.colo_check_ms,
+            1000,
+        );
         out.resolve_timeout_ms =
             read("PORTICO_RESOLVE_TIMEOUT_MS", out.resolve_timeout_ms, 1).max(1);
         out.max_entries = usize::try_from(read(
