@@ -336,21 +336,27 @@ fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {
     });
 }
 
-/// Makes a management write visible to the next request in this location: purges
-/// the Cache API entries of `hosts` (exact names) and drops this isolate's memory
-/// entries for the tenant, plus every negative and invalid entry.
+/// Makes a management write visible: purges the Cache API entries of `hosts` (exact
+/// names) and of every host this isolate holds for the tenant, and drops this
+/// isolate's memory entries for the tenant plus every negative and invalid entry.
 pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
+    // Concrete hosts this isolate resolved for the tenant (e.g. a.example.com through
+    // `*.example.com`) have Cache API entries no domain row names: purge those too.
+    let mut keys: Vec<String> = iso
+        .memory
+        .borrow()
+        .hosts_where(|_, v| matches!(v, Some(Ok(c)) if c.tenant_id == tenant_id));
     iso.memory.borrow_mut().remove_where(|h, v| match v {
         None | Some(Err(_)) => true,
         Some(Ok(c)) => c.tenant_id == tenant_id || hosts.iter().any(|x| x == h),
     });
+    // Wildcard domains have no exact cache key of their own.
+    keys.extend(hosts.iter().filter(|h| !h.starts_with("*.")).cloned());
+    keys.sort();
+    keys.dedup();
     let cache = Cache::default();
-    for h in hosts {
-        // Wildcard domains have no exact cache key; their concrete hosts age out.
-        if h.starts_with("*.") {
-            continue;
-        }
-        if let Err(e) = cache.delete(cache_key(h).as_str(), true).await {
+    for h in keys {
+        if let Err(e) = cache.delete(cache_key(&h).as_str(), true).await {
             worker::console_warn!("portico: host cache purge failed for {h}: {e}");
         }
     }

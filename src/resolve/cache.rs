@@ -175,6 +175,15 @@ impl<V: Clone> MemoryCache<V> {
         self.slots.retain(|h, s| !pred(h, s.value.as_ref()));
     }
 
+    /// Hosts for which `pred(host, value)` holds.
+    pub fn hosts_where(&self, pred: impl Fn(&str, Option<&V>) -> bool) -> Vec<String> {
+        self.slots
+            .iter()
+            .filter(|(h, s)| pred(h, s.value.as_ref()))
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
     /// Number of hosts held.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -299,6 +308,7 @@ mod tests {
         c.put("a.test", Some("acme"), 0);
         c.put("b.test", Some("globex"), 0);
         c.put("c.test", None, 0);
+        assert_eq!(c.hosts_where(|_, v| v == Some(&"acme")), ["a.test"]);
         c.remove_where(|_, v| v.is_none_or(|t| *t == "acme"));
         assert_eq!(c.len(), 1);
         let ttls = CacheTtls::default();
