@@ -262,12 +262,27 @@ pub fn validate_route(
     if compiled.is_none() || !diags.is_empty() {
         return Err(diags.into_errors().0);
     }
+    let mut handlers = handlers;
+    seal_secrets(&mut handlers);
     Ok(ValidRoute {
         custom_domain_id,
         priority: priority.as_i64().unwrap_or(DEFAULT_PRIORITY),
         match_,
         handlers,
     })
+}
+
+/// Replaces credentials in a validated handler list by their stored form (see
+/// [`crate::chain::basic_auth::seal_options`]).
+fn seal_secrets(handlers: &mut Value) {
+    let Value::Array(list) = handlers else { return };
+    for h in list {
+        if h.get("type").and_then(Value::as_str) == Some("basic_auth") {
+            if let Some(Value::Object(opts)) = h.get_mut("options") {
+                crate::chain::basic_auth::seal_options(opts);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +379,13 @@ mod tests {
         assert_eq!(
             (merged.priority, merged.handlers.clone()),
             (5, r.handlers.clone())
+        );
+        // A basic_auth password is stored (and returned) only as its SHA-256.
+        let b = route_fields(&json!({"handlers": [{"type":"basic_auth","options":{"username":"u","password":"pw"}}, {"type":"static"}]})).expect("fields");
+        let sealed = validate_route(None, b, None).expect("valid");
+        assert_eq!(
+            sealed.handlers[0]["options"],
+            json!({"username":"u","password_sha256":"30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"})
         );
         let p = route_fields(&json!({"handlers": []})).expect("fields");
         assert_eq!(

@@ -40,6 +40,19 @@ fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// Rewrites options for storage: a plaintext `password` becomes `password_sha256`,
+/// so stored config (D1, API responses, host records sent to remote data planes)
+/// never holds the credential. Behaviour is identical: both forms compare digests.
+pub fn seal_options(options: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(serde_json::Value::String(p)) = options.remove("password") {
+        let hex: String = sha256(p.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        options.insert("password_sha256".into(), serde_json::Value::String(hex));
+    }
+}
+
 impl BasicAuth {
     /// Compiles options: `username`, `password` or `password_sha256`, `realm`.
     pub fn compile(f: &mut Fields<'_>, diags: &mut Diagnostics) -> Option<Self> {
