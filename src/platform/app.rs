@@ -60,7 +60,10 @@ pub(crate) async fn handle(
         Ok(res) => res,
         Err(err) => {
             if err.should_log() {
-                worker::console_error!("portico: {} {}: {err}", req.method(), req.url());
+                // Path only: query strings can carry tokens, and logs must not.
+                let url = req.url();
+                let (_, path, _) = split_url(&url);
+                worker::console_error!("portico: {} {path}: {err}", req.method());
             }
             to_js_response(&err.to_response(), false)?
         }
