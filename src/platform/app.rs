@@ -179,14 +179,21 @@ async fn run(
         return to_js_response(&early, method == "HEAD")
             .map_err(|_| internal(chain.terminal.type_name()));
     }
-    match chain.terminal.plan(&cx, &mut up)? {
+    let plan = match chain.terminal.plan(&cx, &mut up) {
+        Ok(p) => p,
+        Err(e) => return error_through_chain(&cx, chain, &state, outcome.ran, e, req),
+    };
+    match plan {
         TerminalPlan::Respond(mut res) => {
             chain.on_response(&cx, &state, outcome.ran, res.status, &mut res.headers);
             to_js_response(&res, method == "HEAD").map_err(|_| internal(chain.terminal.type_name()))
         }
         TerminalPlan::Call(call) => {
             strip_hop_by_hop(&mut up);
-            let res = upstream::send(env, &call, req, &up_headers).await?;
+            let res = match upstream::send(env, &call, req, &up_headers).await {
+                Ok(r) => r,
+                Err(e) => return error_through_chain(&cx, chain, &state, outcome.ran, e, req),
+            };
             if !chain.touches_response(outcome.ran) {
                 return Ok(res);
             }
@@ -197,6 +204,24 @@ async fn run(
             Ok(res)
         }
     }
+}
+
+/// A terminal's own error (502/504/...) still passes back through the response phase
+/// of the middleware that ran, so e.g. `cors` headers reach the browser with it.
+fn error_through_chain(
+    cx: &RequestCx<'_>,
+    chain: &crate::chain::Chain,
+    state: &RequestState,
+    ran: usize,
+    err: ProxyError,
+    req: &web_sys::Request,
+) -> Result<web_sys::Response, ProxyError> {
+    if err.should_log() {
+        worker::console_error!("portico: {} {}: {err}", cx.method, cx.path);
+    }
+    let mut res = err.to_response();
+    chain.on_response(cx, state, ran, res.status, &mut res.headers);
+    to_js_response(&res, req.method() == "HEAD").map_err(|_| internal(chain.terminal.type_name()))
 }
 
 /// Fetches (or takes from the isolate cache) the JWKS of every `jwt` handler in the

@@ -20,6 +20,24 @@ const route = (handlers, match = { path: "/*" }, extra = {}) => ({ match, handle
 const hostWith = async (handlers, opts = {}) => (await h.addHost({ routes: [route(handlers)], ...opts })).host;
 
 describe("cors", () => {
+  test("Portico's own upstream errors (502) still carry the CORS headers", async () => {
+    // A port that nothing listens on: the http terminal fails with 502 http_failed.
+    const net = await import("node:net");
+    const port = await new Promise((r) => {
+      const srv = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = srv.address().port;
+        srv.close(() => r(p));
+      });
+    });
+    const host = await hostWith([
+      { type: "cors", options: { origins: ["https://app.example"] } },
+      { type: "http", options: { upstream_url: `http://127.0.0.1:${port}/` } },
+    ]);
+    const res = await h.fetch("/down", { host, headers: { origin: "https://app.example" } });
+    await expectError(assert, res, 502, "http_failed");
+    assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example");
+  });
+
   test("origins [*]: simple request gets Access-Control-Allow-Origin: *", async () => {
     const host = await hostWith([{ type: "cors", options: { origins: ["*"] } }, httpTo()]);
     const res = await h.fetch("/x", { host, headers: { origin: "https://a.example" } });
