@@ -191,6 +191,74 @@ function handler(req, res) {
   return echo(req, res, url);
 }
 
+// --- WebSocket echo on /ws (RFC 6455, text/binary frames up to 64 KiB) -----------
+
+const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/** One frame; `mask` true for client → server frames. */
+export function wsFrame(payload, { opcode = 1, mask = false } = {}) {
+  const data = Buffer.isBuffer(payload) ? payload : Buffer.from(String(payload));
+  const len = data.length;
+  const head = len < 126 ? Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | len]) : Buffer.from([0x80 | opcode, (mask ? 0x80 : 0) | 126, len >> 8, len & 255]);
+  if (!mask) return Buffer.concat([head, data]);
+  const key = crypto.randomBytes(4);
+  const body = Buffer.from(data.map((b, i) => b ^ key[i % 4]));
+  return Buffer.concat([head, key, body]);
+}
+
+/** Parses complete frames from `buf`: { frames: [{ opcode, payload }], rest }. */
+export function wsParse(buf) {
+  const frames = [];
+  let off = 0;
+  while (buf.length - off >= 2) {
+    const opcode = buf[off] & 0x0f;
+    const masked = (buf[off + 1] & 0x80) !== 0;
+    let len = buf[off + 1] & 0x7f;
+    let p = off + 2;
+    if (len === 126) {
+      if (buf.length - p < 2) break;
+      len = buf.readUInt16BE(p);
+      p += 2;
+    } else if (len === 127) {
+      break; // not used here
+    }
+    const keyLen = masked ? 4 : 0;
+    if (buf.length - p < keyLen + len) break;
+    const key = masked ? buf.subarray(p, p + 4) : null;
+    p += keyLen;
+    let payload = Buffer.from(buf.subarray(p, p + len));
+    if (key) payload = Buffer.from(payload.map((b, i) => b ^ key[i % 4]));
+    frames.push({ opcode, payload });
+    off = p + len;
+  }
+  return { frames, rest: buf.subarray(off) };
+}
+
+function wsEcho(req, socket) {
+  const key = req.headers["sec-websocket-key"];
+  if (!key || (req.headers.upgrade ?? "").toLowerCase() !== "websocket") {
+    socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    return;
+  }
+  const accept = crypto.createHash("sha1").update(key + WS_GUID).digest("base64");
+  socket.write(
+    "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+      `sec-websocket-accept: ${accept}\r\nx-origin-ws: echo\r\n\r\n`,
+  );
+  let buf = Buffer.alloc(0);
+  socket.on("data", (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    const { frames, rest } = wsParse(buf);
+    buf = Buffer.from(rest);
+    for (const f of frames) {
+      if (f.opcode === 8) return socket.end(wsFrame(f.payload, { opcode: 8 }));
+      if (f.opcode === 9) socket.write(wsFrame(f.payload, { opcode: 10 }));
+      else if (f.opcode === 1 || f.opcode === 2) socket.write(wsFrame(f.opcode === 1 ? `echo:${f.payload}` : f.payload, { opcode: f.opcode }));
+    }
+  });
+  socket.on("error", () => {});
+}
+
 export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
   // Every request seen, newest last (bounded), so tests can check that a request
   // did or did not reach the origin: { method, url, headers }.
@@ -199,6 +267,11 @@ export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
     seen.push({ method: req.method, url: req.url, headers: { ...req.headers } });
     if (seen.length > 1000) seen.shift();
     handler(req, res);
+  });
+  server.on("upgrade", (req, socket) => {
+    seen.push({ method: req.method, url: req.url, headers: { ...req.headers } });
+    if (req.url.startsWith("/ws")) wsEcho(req, socket);
+    else socket.end("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
   });
   server.keepAliveTimeout = 5000;
   server.requestTimeout = 0; // large uploads

@@ -14,7 +14,7 @@ use crate::host::normalize_host;
 use crate::message::SimpleResponse;
 use crate::percent::decode_path;
 use crate::routing::RequestFacts;
-use crate::upstream::{strip_hop_by_hop, TerminalPlan};
+use crate::upstream::{is_websocket_upgrade, strip_hop_by_hop, TerminalPlan};
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -189,7 +189,8 @@ async fn run(
             to_js_response(&res, method == "HEAD").map_err(|_| internal(chain.terminal.type_name()))
         }
         TerminalPlan::Call(call) => {
-            strip_hop_by_hop(&mut up);
+            let websocket = is_websocket_upgrade(&JsHeaders(&in_headers));
+            strip_hop_by_hop(&mut up, websocket);
             let res = match upstream::send(env, &call, req, &up_headers).await {
                 Ok(r) => r,
                 Err(e) => return error_through_chain(&cx, chain, &state, outcome.ran, e, req),
@@ -261,6 +262,13 @@ fn with_mutable_headers(res: web_sys::Response) -> worker::Result<web_sys::Respo
     init.set_status(res.status());
     init.set_status_text(&res.status_text());
     init.set_headers(&headers);
+    // A 101 carries the upstream WebSocket; the new response must hand it on.
+    if res.status() == 101 {
+        let ws = js_sys::Reflect::get(&res, &"webSocket".into())?;
+        if !ws.is_null() && !ws.is_undefined() {
+            js_sys::Reflect::set(&init, &"webSocket".into(), &ws)?;
+        }
+    }
     let body = res.body();
     Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
         body.as_ref(),

@@ -97,15 +97,32 @@ pub const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Removes hop-by-hop headers, including any named in `Connection`.
-pub fn strip_hop_by_hop(headers: &mut dyn HeaderAccess) {
+/// Whether the request asks to switch to WebSocket (`Upgrade: websocket`).
+pub fn is_websocket_upgrade(headers: &dyn HeaderAccess) -> bool {
+    headers.get("upgrade").is_some_and(|u| {
+        u.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"))
+    })
+}
+
+/// Removes hop-by-hop headers, including any named in `Connection`. For a WebSocket
+/// upgrade `Upgrade: websocket` is kept: the runtime's fetch opens the upstream
+/// WebSocket from it and hands the socket back on a 101 response.
+pub fn strip_hop_by_hop(headers: &mut dyn HeaderAccess, websocket: bool) {
     if let Some(conn) = headers.get("connection") {
         for name in conn.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            headers.remove(name);
+            if !(websocket && name.eq_ignore_ascii_case("upgrade")) {
+                headers.remove(name);
+            }
         }
     }
     for name in HOP_BY_HOP {
-        headers.remove(name);
+        if !(websocket && name == "upgrade") {
+            headers.remove(name);
+        }
+    }
+    if websocket {
+        headers.set("upgrade", "websocket");
     }
 }
 
@@ -171,7 +188,26 @@ mod tests {
             .with("te", "trailers")
             .with("proxy-authorization", "Basic abc")
             .with("x-keep", "yes");
-        strip_hop_by_hop(&mut h);
+        assert!(!is_websocket_upgrade(&h));
+        strip_hop_by_hop(&mut h, false);
         assert_eq!(h.0, vec![("x-keep".to_string(), "yes".to_string())]);
+    }
+
+    #[test]
+    fn websocket_upgrades_keep_upgrade_only() {
+        let mut h = HeaderList::new()
+            .with("connection", "Upgrade, x-hop")
+            .with("upgrade", "WebSocket")
+            .with("x-hop", "1")
+            .with("sec-websocket-key", "k")
+            .with("keep-alive", "timeout=5");
+        assert!(is_websocket_upgrade(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get("upgrade").as_deref(), Some("websocket"));
+        assert_eq!(h.get("sec-websocket-key").as_deref(), Some("k"));
+        assert_eq!(
+            (h.get("x-hop"), h.get("connection"), h.get("keep-alive")),
+            (None, None, None)
+        );
     }
 }
