@@ -49,7 +49,14 @@ fn host_with_routes(n: usize) -> HostConfig {
         routes,
     };
     let mut d = Diagnostics::new();
-    HostConfig::compile(&record, "routes", None, &mut d).expect("benchmark routes are valid")
+    HostConfig::compile(
+        &record,
+        "routes",
+        None,
+        &portico::routing::limits::RouteLimits::default(),
+        &mut d,
+    )
+    .expect("benchmark routes are valid")
 }
 
 fn bench(c: &mut Criterion) {

@@ -20,6 +20,10 @@ pub enum ProxyError {
     /// The host's routes match nothing.
     #[error("No matching route")]
     NoRoute,
+    /// The path has an invalid escape, is not UTF-8, climbs above the root or
+    /// holds a refused encoded slash (DESIGN §3).
+    #[error("Invalid path: {0}")]
+    InvalidPath(crate::canonical_path::PathError),
     /// The host source failed and no stale copy was available.
     #[error("host lookup failed: {0}")]
     ResolveFailed(String),
@@ -61,7 +65,7 @@ impl ProxyError {
     /// HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            Self::MissingHost | Self::InvalidHost => 400,
+            Self::MissingHost | Self::InvalidHost | Self::InvalidPath(_) => 400,
             Self::UnknownHost | Self::NoRoute => 404,
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => 502,
             Self::ConfigInvalid => 503,
@@ -74,6 +78,7 @@ impl ProxyError {
     pub fn code(&self) -> Option<String> {
         match self {
             Self::MissingHost | Self::InvalidHost | Self::UnknownHost | Self::NoRoute => None,
+            Self::InvalidPath(_) => Some("invalid_path".into()),
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) => Some("data_plane_error".into()),
             Self::ResolveTimeout => Some("resolve_host_timeout".into()),
             Self::ConfigInvalid => Some("config_invalid".into()),
@@ -91,6 +96,7 @@ impl ProxyError {
             Self::InvalidHost => "Invalid host",
             Self::UnknownHost => "Unknown host",
             Self::NoRoute => "No matching route",
+            Self::InvalidPath(_) => "Invalid path",
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => {
                 "Bad gateway"
             }
@@ -126,6 +132,12 @@ mod tests {
             (ProxyError::MissingHost, 400, None, "Missing host"),
             (ProxyError::UnknownHost, 404, None, "Unknown host"),
             (ProxyError::NoRoute, 404, None, "No matching route"),
+            (
+                ProxyError::InvalidPath(crate::canonical_path::PathError::AboveRoot),
+                400,
+                Some("invalid_path"),
+                "Invalid path",
+            ),
             (
                 ProxyError::ResolveFailed("d1".into()),
                 502,

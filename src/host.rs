@@ -25,12 +25,10 @@ pub fn normalize_host(raw: &str) -> Result<String, HostError> {
     }
     let without_port = if let Some(rest) = raw.strip_prefix('[') {
         // IPv6 literal: `[addr]` optionally followed by `:port`.
-        let end = rest.find(']').ok_or(HostError::Invalid)?;
-        let tail = &rest[end + 1..];
+        let (addr, tail) = rest.split_once(']').ok_or(HostError::Invalid)?;
         if !tail.is_empty() && !is_port_suffix(tail) {
             return Err(HostError::Invalid);
         }
-        let addr = &rest[..end];
         if addr.is_empty()
             || !addr
                 .chars()
@@ -40,8 +38,8 @@ pub fn normalize_host(raw: &str) -> Result<String, HostError> {
         }
         return Ok(format!("[{}]", addr.to_ascii_lowercase()));
     } else {
-        match raw.rfind(':') {
-            Some(i) if is_port_suffix(&raw[i..]) => &raw[..i],
+        match raw.rsplit_once(':') {
+            Some((name, port)) if is_port(port) => name,
             Some(_) => return Err(HostError::Invalid),
             None => raw,
         }
@@ -60,9 +58,10 @@ pub fn normalize_host(raw: &str) -> Result<String, HostError> {
 }
 
 fn is_port_suffix(s: &str) -> bool {
-    let Some(digits) = s.strip_prefix(':') else {
-        return false;
-    };
+    s.strip_prefix(':').is_some_and(is_port)
+}
+
+fn is_port(digits: &str) -> bool {
     !digits.is_empty() && digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -101,20 +100,35 @@ impl HostPattern {
     }
 }
 
+/// Most labels a stored domain may have (`*` counts as one). Deeper request hosts
+/// are still served by a wildcard above them; this bounds the candidates per lookup
+/// (D1 binds at most 100 parameters) so a host of 120 labels is unknown, not an error.
+pub const MAX_DOMAIN_LABELS: usize = 32;
+
 /// Candidate domain keys for a normalised host, most specific first:
-/// `a.b.example.com`, `*.b.example.com`, `*.example.com`, `*.com`.
+/// `a.b.example.com`, `*.b.example.com`, `*.example.com`, `*.com`. Never more than
+/// [`MAX_DOMAIN_LABELS`] candidates, none deeper than a domain can be.
 pub fn lookup_candidates(host: &str) -> Vec<String> {
-    let mut out = vec![host.to_string()];
     if host.starts_with('[') {
-        return out;
+        return vec![host.to_string()];
+    }
+    let labels = host.split('.').count();
+    let mut out = Vec::new();
+    if labels <= MAX_DOMAIN_LABELS {
+        out.push(host.to_string());
     }
     let mut rest = host;
-    while let Some(i) = rest.find('.') {
-        rest = &rest[i + 1..];
-        if rest.is_empty() {
+    let mut depth = labels;
+    while let Some((_, parent)) = rest.split_once('.') {
+        if parent.is_empty() {
             break;
         }
-        out.push(format!("*.{rest}"));
+        // `*.parent` has as many labels as `rest`.
+        if depth <= MAX_DOMAIN_LABELS {
+            out.push(format!("*.{parent}"));
+        }
+        rest = parent;
+        depth = depth.saturating_sub(1);
     }
     out
 }
@@ -189,5 +203,11 @@ mod tests {
             ]
         );
         assert_eq!(lookup_candidates("localhost"), vec!["localhost"]);
+        let deep = format!("{}example.com", "a.".repeat(120));
+        let c = lookup_candidates(&deep);
+        assert_eq!(c.len(), MAX_DOMAIN_LABELS - 1);
+        assert!(c.iter().all(|d| d.split('.').count() <= MAX_DOMAIN_LABELS));
+        assert_eq!(c.last().map(String::as_str), Some("*.com"));
+        assert!(c.contains(&"*.example.com".to_string()));
     }
 }

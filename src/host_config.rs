@@ -4,6 +4,7 @@
 use crate::chain::compile::Bindings;
 use crate::config::diag::{index, Diagnostics};
 use crate::config::route::{compile_route, sort_routes, Route};
+use crate::routing::limits::RouteLimits;
 use crate::routing::RouteTable;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -42,12 +43,13 @@ impl HostConfig {
         record: &HostRecord,
         path: &str,
         bindings: Option<&dyn Bindings>,
+        limits: &RouteLimits,
         diags: &mut Diagnostics,
     ) -> Option<Self> {
         let start = diags.len();
         let mut routes = Vec::with_capacity(record.routes.len());
         for (i, r) in record.routes.iter().enumerate() {
-            if let Some(route) = compile_route(r, &index(path, i), bindings, diags) {
+            if let Some(route) = compile_route(r, &index(path, i), bindings, limits, diags) {
                 routes.push(route);
             }
         }

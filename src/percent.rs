@@ -36,7 +36,7 @@ fn decode_inner(input: &str, plus_is_space: bool, keep_slash: bool) -> Option<St
                 let lo = hex(*bytes.get(i + 2)?)?;
                 let b = hi << 4 | lo;
                 if keep_slash && b == b'/' {
-                    out.extend_from_slice(&bytes[i..i + 3]);
+                    out.extend_from_slice(bytes.get(i..i + 3)?);
                 } else {
                     out.push(b);
                 }

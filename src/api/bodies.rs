@@ -2,6 +2,7 @@
 //! route compiler the data plane uses, so a route the API accepts is a route the
 //! data plane can run.
 
+use super::route_policy::RoutePolicy;
 use crate::chain::compile::Bindings;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
@@ -233,10 +234,14 @@ pub struct ValidRoute {
 
 /// Merges `patch` over `base` (create: `base` = None) and validates the whole route
 /// with the data plane's compiler. Errors carry body-relative paths.
+/// `tenant` is true for tenant tokens: their routes also obey
+/// [`TenantRules`](super::route_policy::TenantRules).
 pub fn validate_route(
     base: Option<&ValidRoute>,
     patch: RouteFields,
     bindings: Option<&dyn Bindings>,
+    policy: &RoutePolicy,
+    tenant: bool,
 ) -> Result<ValidRoute, Vec<ConfigError>> {
     let mut diags = Diagnostics::new();
     let custom_domain_id = match patch.custom_domain_id {
@@ -256,14 +261,20 @@ pub fn validate_route(
         diags.error("handlers", "is required");
         return Err(diags.into_errors().0);
     }
-    let handlers = handlers.unwrap_or(Value::Null);
+    let mut handlers = handlers.unwrap_or(Value::Null);
+    if tenant {
+        policy.tenant.apply(&mut handlers, "handlers", &mut diags);
+    }
     let candidate = json!({ "priority": priority, "match": match_, "handlers": handlers });
-    let compiled = compile_route(&candidate, "", bindings, &mut diags);
+    let compiled = compile_route(&candidate, "", bindings, &policy.limits, &mut diags);
     if compiled.is_none() || !diags.is_empty() {
         return Err(diags.into_errors().0);
     }
-    let mut handlers = handlers;
     seal_secrets(&mut handlers);
+    check_route_size(&match_, &handlers, policy.max_route_bytes, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags.into_errors().0);
+    }
     Ok(ValidRoute {
         custom_domain_id,
         priority: priority.as_i64().unwrap_or(DEFAULT_PRIORITY),
@@ -274,6 +285,21 @@ pub fn validate_route(
 
 /// Replaces credentials in a validated handler list by their stored form (see
 /// [`crate::chain::basic_auth::seal_options`]).
+/// Refuses a route whose stored JSON would exceed `max` bytes, naming the larger
+/// of `match` and `handlers`.
+fn check_route_size(match_: &Value, handlers: &Value, max: usize, diags: &mut Diagnostics) {
+    let m = match_.to_string().len();
+    let h = handlers.to_string().len();
+    let total = m.saturating_add(h);
+    if total > max {
+        let name = if h >= m { "handlers" } else { "match" };
+        diags.error(
+            name,
+            format!("the route is {total} bytes stored; at most {max} are allowed (PORTICO_MAX_ROUTE_BYTES)"),
+        );
+    }
+}
+
 fn seal_secrets(handlers: &mut Value) {
     let Value::Array(list) = handlers else { return };
     for h in list {
@@ -351,11 +377,13 @@ mod tests {
     fn routes_merge_and_validate_with_paths() {
         let f = route_fields(&json!({"handlers":[{"type":"static","options":{"body":"hi"}}]}))
             .expect("fields");
-        let r = validate_route(None, f, None).expect("valid");
+        let r = validate_route(None, f, None, &RoutePolicy::default(), false).expect("valid");
         assert_eq!(r.priority, 100);
         assert_eq!(r.match_, json!({"path":"/*"}));
         let bad = route_fields(&json!({"priority":"high","handlers":[{"type":"cors","options":{"origins":[1]}},{"type":"nope"}]})).expect("fields");
-        let errs = paths(validate_route(None, bad, None).expect_err("invalid"));
+        let errs = paths(
+            validate_route(None, bad, None, &RoutePolicy::default(), false).expect_err("invalid"),
+        );
         assert!(errs.contains(&"priority".to_string()), "{errs:?}");
         assert!(
             errs.contains(&"handlers[0].options.origins[0]".to_string()),
@@ -370,26 +398,39 @@ mod tests {
             ["id", "color", "custom_domain_id"]
         );
         assert_eq!(
-            paths(validate_route(None, RouteFields::default(), None).expect_err("invalid")),
+            paths(
+                validate_route(
+                    None,
+                    RouteFields::default(),
+                    None,
+                    &RoutePolicy::default(),
+                    false
+                )
+                .expect_err("invalid")
+            ),
             ["handlers"]
         );
         // PATCH keeps unspecified fields and validates the merged route.
         let p = route_fields(&json!({"priority": 5})).expect("fields");
-        let merged = validate_route(Some(&r), p, None).expect("valid");
+        let merged =
+            validate_route(Some(&r), p, None, &RoutePolicy::default(), false).expect("valid");
         assert_eq!(
             (merged.priority, merged.handlers.clone()),
             (5, r.handlers.clone())
         );
         // A basic_auth password is stored (and returned) only as its SHA-256.
         let b = route_fields(&json!({"handlers": [{"type":"basic_auth","options":{"username":"u","password":"pw"}}, {"type":"static"}]})).expect("fields");
-        let sealed = validate_route(None, b, None).expect("valid");
+        let sealed = validate_route(None, b, None, &RoutePolicy::default(), false).expect("valid");
         assert_eq!(
             sealed.handlers[0]["options"],
             json!({"username":"u","password_sha256":"30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"})
         );
         let p = route_fields(&json!({"handlers": []})).expect("fields");
         assert_eq!(
-            paths(validate_route(Some(&r), p, None).expect_err("invalid")),
+            paths(
+                validate_route(Some(&r), p, None, &RoutePolicy::default(), false)
+                    .expect_err("invalid")
+            ),
             ["handlers"]
         );
     }

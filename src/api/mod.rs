@@ -7,6 +7,7 @@ pub mod bodies;
 pub mod openapi;
 pub mod paging;
 pub mod problem;
+pub mod route_policy;
 pub mod router;
 pub mod settings;
 pub mod time;

@@ -3,9 +3,8 @@
 
 use super::claims::VerifiedClaims;
 use super::keys::{Alg, Key, KeySet, Material};
-use chrono::{DateTime, Duration, Utc};
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Rsa};
-use jwt_compact::{AlgorithmExt, Claims, TimeOptions, UntrustedToken, ValidationError};
+use jwt_compact::{AlgorithmExt, Claims, UntrustedToken, ValidationError};
 use serde_json::{Map, Value};
 
 /// The largest clock leeway Portico allows anywhere.
@@ -189,21 +188,23 @@ pub fn still_valid(claims: &VerifiedClaims, policy: &VerifyPolicy, now_s: i64) -
             .is_none_or(|n| now_s >= n.saturating_sub(leeway))
 }
 
+/// `exp` / `nbf` against `now_s` with saturating arithmetic: the library's own
+/// maturity check subtracts the leeway from `nbf` unchecked and panics on a validly
+/// signed extreme value.
 fn check_times(
     claims: &Claims<Map<String, Value>>,
     policy: &VerifyPolicy,
     now_s: i64,
 ) -> Result<(), AuthError> {
-    let now: DateTime<Utc> = DateTime::from_timestamp(now_s, 0).ok_or(AuthError::Claims)?;
-    let leeway = Duration::seconds(i64::from(policy.leeway_seconds.min(MAX_LEEWAY_SECONDS)));
-    let opts = TimeOptions::new(leeway, move || now);
-    match claims.validate_expiration(&opts) {
-        Ok(_) => {}
-        Err(ValidationError::NoClaim(_)) => return Err(AuthError::NoExpiry),
-        Err(_) => return Err(AuthError::Expired),
+    let leeway = i64::from(policy.leeway_seconds.min(MAX_LEEWAY_SECONDS));
+    let exp = claims.expiration.ok_or(AuthError::NoExpiry)?.timestamp();
+    if now_s > exp.saturating_add(leeway) {
+        return Err(AuthError::Expired);
     }
-    if claims.not_before.is_some() && claims.validate_maturity(&opts).is_err() {
-        return Err(AuthError::NotYetValid);
+    if let Some(nbf) = claims.not_before {
+        if now_s < nbf.timestamp().saturating_sub(leeway) {
+            return Err(AuthError::NotYetValid);
+        }
     }
     Ok(())
 }

@@ -129,11 +129,12 @@ impl BasicAuth {
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(token.trim()) else {
             return false;
         };
-        let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+        let mut halves = decoded.splitn(2, |&b| b == b':');
+        let (Some(user), Some(pass)) = (halves.next(), halves.next()) else {
             return false;
         };
-        let user_ok = sha256(&decoded[..colon]).ct_eq(&self.username_sha256);
-        let pass_ok = sha256(&decoded[colon + 1..]).ct_eq(&self.password_sha256);
+        let user_ok = sha256(user).ct_eq(&self.username_sha256);
+        let pass_ok = sha256(pass).ct_eq(&self.password_sha256);
         bool::from(user_ok & pass_ok)
     }
 

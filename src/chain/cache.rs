@@ -25,15 +25,17 @@ impl CachePolicy {
         Some(Self { ttl_seconds })
     }
 
-    /// Adds `public, max-age=N` (or `private` when the response sets cookies).
-    pub fn on_response(&self, status: u16, headers: &mut dyn HeaderAccess) {
+    /// Adds `public, max-age=N`, or `private` when the response sets cookies or
+    /// answers a `credentialed` request (a shared cache must not serve one
+    /// user's answer to another).
+    pub fn on_response(&self, status: u16, credentialed: bool, headers: &mut dyn HeaderAccess) {
         if !CACHEABLE.contains(&status) || headers.get("cache-control").is_some() {
             return;
         }
-        let scope = if headers.set_cookies().is_empty() {
-            "public"
-        } else {
+        let scope = if credentialed || !headers.set_cookies().is_empty() {
             "private"
+        } else {
+            "public"
         };
         headers.set(
             "cache-control",
@@ -58,23 +60,30 @@ mod tests {
     fn adds_public_or_private_when_absent() {
         let p = policy(json!({ "ttl_seconds": 60 })).expect("valid");
         let mut h = HeaderList::new();
-        p.on_response(200, &mut h);
+        p.on_response(200, false, &mut h);
         assert_eq!(
             h.get("cache-control").as_deref(),
             Some("public, max-age=60")
         );
         let mut h = HeaderList::new().with("set-cookie", "a=1");
-        p.on_response(200, &mut h);
+        p.on_response(200, false, &mut h);
         assert_eq!(
             h.get("cache-control").as_deref(),
             Some("private, max-age=60")
         );
         let mut h = HeaderList::new().with("cache-control", "no-store");
-        p.on_response(200, &mut h);
+        p.on_response(200, false, &mut h);
         assert_eq!(h.get("cache-control").as_deref(), Some("no-store"));
         let mut h = HeaderList::new();
-        p.on_response(502, &mut h);
+        p.on_response(502, false, &mut h);
         assert_eq!(h.get("cache-control"), None);
+        // A credentialed request's answer is per user.
+        let mut h = HeaderList::new();
+        p.on_response(200, true, &mut h);
+        assert_eq!(
+            h.get("cache-control").as_deref(),
+            Some("private, max-age=60")
+        );
     }
 
     #[test]

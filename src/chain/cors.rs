@@ -77,13 +77,10 @@ impl Cors {
         self.origins.iter().any(|rule| match rule {
             OriginRule::Any => true,
             OriginRule::Exact(o) => *o == origin,
-            OriginRule::Wildcard(scheme, suffix) => {
-                origin.strip_prefix(scheme.as_str()).is_some_and(|rest| {
-                    rest.len() > suffix.len()
-                        && rest.ends_with(suffix.as_str())
-                        && !rest[..rest.len() - suffix.len()].contains(['/', ':'])
-                })
-            }
+            OriginRule::Wildcard(scheme, suffix) => origin
+                .strip_prefix(scheme.as_str())
+                .and_then(|rest| rest.strip_suffix(suffix.as_str()))
+                .is_some_and(|label| !label.is_empty() && !label.contains(['/', ':'])),
         })
     }
 
@@ -282,6 +279,7 @@ mod tests {
         let any = compile(json!({ "expose_headers": ["x-total"] })).expect("ok");
         let state = RequestState {
             origin: Some("https://x.com".into()),
+            ..RequestState::default()
         };
         let mut h = HeaderList::new().with("vary", "Accept-Encoding");
         any.on_response(&state, &mut h);
@@ -297,6 +295,7 @@ mod tests {
                 .expect("ok");
         let state = RequestState {
             origin: Some("https://a.b.example.com".into()),
+            ..RequestState::default()
         };
         let mut h = HeaderList::new().with("vary", "Accept-Encoding");
         cred.on_response(&state, &mut h);
@@ -318,6 +317,7 @@ mod tests {
         ] {
             let state = RequestState {
                 origin: Some(bad.into()),
+                ..RequestState::default()
             };
             let mut h = HeaderList::new();
             cred.on_response(&state, &mut h);

@@ -109,11 +109,19 @@ impl Forwarded {
         } else {
             headers.remove("x-original-url");
         }
-        let client_ip = headers
+        let reported = headers
             .get(&self.client_ip_header)
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-            .filter(|ip| !(self.skip_cloudflare_client_ip && is_cloudflare_ip(ip)));
-        let inbound = headers.get("x-forwarded-for").unwrap_or_default();
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        let hop =
+            reported.is_some_and(|ip| self.skip_cloudflare_client_ip && is_cloudflare_ip(&ip));
+        let client_ip = reported.filter(|_| !hop);
+        // From a Cloudflare hop (another Worker), an inbound X-Forwarded-For was
+        // written by that Worker's code, not by a proxy in front of the client.
+        let inbound = if hop {
+            String::new()
+        } else {
+            headers.get("x-forwarded-for").unwrap_or_default()
+        };
         let mut chain: Vec<&str> = inbound
             .split(',')
             .map(str::trim)
@@ -195,7 +203,9 @@ mod tests {
             .with("cf-connecting-ip", "162.158.1.2")
             .with("x-forwarded-for", "198.51.100.1");
         f.on_request(&cx(), &mut h);
-        assert_eq!(h.get("x-forwarded-for").as_deref(), Some("198.51.100.1"));
+        // A Cloudflare hop's X-Forwarded-For was written by the calling Worker's
+        // code: never passed on as the client chain.
+        assert_eq!(h.get("x-forwarded-for"), None);
         assert_eq!(h.get("x-real-ip"), None);
         let keep = Forwarded {
             skip_cloudflare_client_ip: false,

@@ -216,9 +216,14 @@ impl Jwt {
 
     /// Request phase.
     pub fn on_request(&self, cx: &RequestCx<'_>, headers: &mut dyn HeaderAccess) -> Flow {
-        // Forgeable identity headers go first, whatever happens next.
+        // Forgeable identity headers go first, whatever happens next — also their
+        // underscore spellings, which some origins (CGI, PHP, Django) read as the
+        // same header.
         for (_, header) in &self.forward {
             headers.remove(header);
+            if header.contains('-') {
+                headers.remove(&header.replace('-', "_"));
+            }
         }
         let Some(token) = self.token(headers) else {
             return unauthorized(false);

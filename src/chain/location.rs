@@ -14,21 +14,30 @@ pub struct RewriteLocation {
 /// Splits an absolute http(s) URL into its normalised origin and the rest
 /// (path, query, fragment). `None` for relative or non-http URLs.
 pub fn split_origin(url: &str) -> Option<(String, &str)> {
-    let (scheme, after) = if url.len() >= 8 && url[..8].eq_ignore_ascii_case("https://") {
-        ("https", &url[8..])
-    } else if url.len() >= 7 && url[..7].eq_ignore_ascii_case("http://") {
-        ("http", &url[7..])
+    let (scheme, after) = if let Some(rest) = strip_prefix_ignore_case(url, "https://") {
+        ("https", rest)
+    } else if let Some(rest) = strip_prefix_ignore_case(url, "http://") {
+        ("http", rest)
     } else {
         return None;
     };
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let authority = after[..end].to_ascii_lowercase();
+    let (authority, rest) = after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len()));
+    let authority = authority.to_ascii_lowercase();
     if authority.is_empty() || authority.contains('@') {
         return None;
     }
     let default_port = if scheme == "https" { ":443" } else { ":80" };
     let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
-    Some((format!("{scheme}://{authority}"), &after[end..]))
+    Some((format!("{scheme}://{authority}"), rest))
+}
+
+/// `s` without an ASCII `prefix` matched case-insensitively; never splits a
+/// multi-byte character (a non-ASCII URL must not panic the isolate).
+pub fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| s.get(prefix.len()..))
+        .flatten()
 }
 
 impl RewriteLocation {

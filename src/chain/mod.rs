@@ -55,6 +55,10 @@ pub struct RequestCx<'a> {
 pub struct RequestState {
     /// The request's `Origin`, read once by `cors`.
     pub origin: Option<String>,
+    /// The request carried credentials (`Authorization`, `Cookie`) or an auth
+    /// middleware guards the route: its response is per user, so `cache` marks
+    /// it `private`.
+    pub credentialed: bool,
 }
 
 /// What a request-phase step decided.
@@ -146,7 +150,7 @@ impl Middleware {
         match self {
             Self::Cors(m) => m.on_response(state, headers),
             Self::Headers(m) => m.on_response(headers),
-            Self::Cache(m) => m.on_response(status, headers),
+            Self::Cache(m) => m.on_response(status, state.credentialed, headers),
             Self::RewriteCookies(m) => m.on_response(cx, headers),
             Self::RewriteLocation(m) => m.on_response(cx, status, headers),
             Self::Custom(m) => m.on_response(cx, status, headers),
@@ -203,6 +207,12 @@ impl Chain {
         state: &mut RequestState,
         headers: &mut dyn HeaderAccess,
     ) -> RequestOutcome {
+        state.credentialed = headers.get("authorization").is_some()
+            || headers.get("cookie").is_some()
+            || self
+                .middleware
+                .iter()
+                .any(|m| matches!(m, Middleware::BasicAuth(_) | Middleware::Jwt(_)));
         for (i, m) in self.middleware.iter().enumerate() {
             if let Flow::Respond(res) = m.on_request(cx, state, headers) {
                 return RequestOutcome {

@@ -5,6 +5,7 @@ use super::fields::Fields;
 use crate::chain::compile::Bindings;
 use crate::host::normalize_host;
 use crate::host_config::{HostConfig, HostRecord};
+use crate::routing::limits::RouteLimits;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -18,7 +19,11 @@ pub struct StaticDocument {
 impl StaticDocument {
     /// Parses and validates `PORTICO_STATIC_CONFIG` (an object, or a string holding
     /// one). Any error anywhere refuses the whole document.
-    pub fn parse(raw: &str, bindings: Option<&dyn Bindings>) -> Result<Self, ConfigErrors> {
+    pub fn parse(
+        raw: &str,
+        bindings: Option<&dyn Bindings>,
+        limits: &RouteLimits,
+    ) -> Result<Self, ConfigErrors> {
         let mut diags = Diagnostics::new();
         let value: Value = match serde_json::from_str(raw) {
             Ok(Value::String(inner)) => match serde_json::from_str(&inner) {
@@ -85,9 +90,13 @@ impl StaticDocument {
                 domain: key.clone(),
                 routes,
             };
-            if let Some(config) =
-                HostConfig::compile(&record, &field(&hpath, "routes"), bindings, &mut diags)
-            {
+            if let Some(config) = HostConfig::compile(
+                &record,
+                &field(&hpath, "routes"),
+                bindings,
+                limits,
+                &mut diags,
+            ) {
                 doc.hosts.insert(key, Rc::new(config));
             }
         }

@@ -6,6 +6,7 @@ use crate::chain::compile::{compile_chain, Bindings};
 use crate::chain::Chain;
 use crate::host::HostPattern;
 use crate::message::is_header_name;
+use crate::routing::limits::{build_regex, RouteLimits};
 use crate::routing::table::TableRoute;
 use crate::routing::{MatchSpec, MethodSet, PathPattern};
 use regex_lite::Regex;
@@ -32,6 +33,7 @@ pub fn compile_route(
     value: &Value,
     path: &str,
     bindings: Option<&dyn Bindings>,
+    limits: &RouteLimits,
     diags: &mut Diagnostics,
 ) -> Option<TableRoute<Route>> {
     let start = diags.len();
@@ -53,7 +55,7 @@ pub fn compile_route(
     let match_value = f.raw("match");
     let handlers = f.raw("handlers");
     f.finish(diags);
-    let m = compile_match(match_value, &field(path, "match"), diags);
+    let m = compile_match(match_value, &field(path, "match"), limits, diags);
     let chain = compile_chain(handlers, &field(path, "handlers"), bindings, diags);
     if diags.len() != start {
         return None;
@@ -71,15 +73,16 @@ pub fn compile_route(
     })
 }
 
-fn compile_regex(path: String, source: &str, diags: &mut Diagnostics) -> Option<Regex> {
-    if source.len() > 1024 {
-        diags.error(path, "regex must be at most 1024 characters");
-        return None;
-    }
-    match Regex::new(source) {
+fn compile_regex(
+    path: String,
+    source: &str,
+    limits: &RouteLimits,
+    diags: &mut Diagnostics,
+) -> Option<Regex> {
+    match build_regex(source, limits.regex_size) {
         Ok(re) => Some(re),
         Err(e) => {
-            diags.error(path, format!("invalid regex: {e}"));
+            diags.error(path, e);
             None
         }
     }
@@ -89,12 +92,13 @@ fn compile_regex(path: String, source: &str, diags: &mut Diagnostics) -> Option<
 pub fn compile_match(
     value: Option<&Value>,
     path: &str,
+    limits: &RouteLimits,
     diags: &mut Diagnostics,
 ) -> Option<(PathPattern, MatchSpec)> {
     let start = diags.len();
     let mut f = Fields::new(value, path, diags);
     let pattern = f.string("path", diags).unwrap_or("/*");
-    let pattern = match PathPattern::parse(pattern) {
+    let pattern = match PathPattern::parse_limited(pattern, limits.regex_size) {
         Ok(p) => Some(p),
         Err(m) => {
             diags.error(f.path_of("path"), m);
@@ -122,16 +126,28 @@ pub fn compile_match(
     for (p, name, re) in f.string_map("headers", diags).unwrap_or_default() {
         if !is_header_name(name) {
             diags.error(p, "is not a valid header name");
-        } else if let Some(re) = compile_regex(p, re, diags) {
+        } else if let Some(re) = compile_regex(p, re, limits, diags) {
             spec.headers.push((name.to_ascii_lowercase(), re));
         }
     }
     for (p, name, re) in f.string_map("query", diags).unwrap_or_default() {
-        if let Some(re) = compile_regex(p, re, diags) {
+        if let Some(re) = compile_regex(p, re, limits, diags) {
             spec.query.push((name.to_string(), re));
         }
     }
     f.finish(diags);
+    let regexes = spec.headers.len()
+        + spec.query.len()
+        + pattern.as_ref().map_or(0, PathPattern::constraint_count);
+    if regexes > limits.regexes_per_route {
+        diags.error(
+            path,
+            format!(
+                "has {regexes} regexes (header and query filters and path constraints); at most {} are allowed (PORTICO_MAX_REGEXES_PER_ROUTE)",
+                limits.regexes_per_route
+            ),
+        );
+    }
     (diags.len() == start).then_some((pattern?, spec))
 }
 

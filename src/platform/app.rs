@@ -7,12 +7,14 @@ use super::resolver::{resolve, Tier};
 use super::upstream;
 use super::{control, jwks};
 use crate::auth::token_kid;
+use crate::canonical_path::canonicalize;
+use crate::chain::cookies::confine_domains;
 use crate::chain::jwt::JwksView;
 use crate::chain::{Middleware, RequestCx, RequestState};
 use crate::error::ProxyError;
 use crate::host::normalize_host;
 use crate::message::SimpleResponse;
-use crate::percent::decode_path;
+use crate::routing::limits::FilterLimits;
 use crate::routing::RequestFacts;
 use crate::upstream::{is_websocket_upgrade, strip_hop_by_hop, TerminalPlan};
 use std::rc::Rc;
@@ -20,6 +22,7 @@ use worker::{Context, Env};
 
 /// Route filters read request facts straight from the JS request headers.
 struct Facts<'a> {
+    limits: FilterLimits,
     method: &'a str,
     host: &'a str,
     query: &'a str,
@@ -38,6 +41,9 @@ impl RequestFacts for Facts<'_> {
     }
     fn query(&self) -> &str {
         self.query
+    }
+    fn filter_limits(&self) -> FilterLimits {
+        self.limits
     }
 }
 
@@ -89,13 +95,24 @@ fn split_url(url: &str) -> (&'static str, &str, &str) {
     } else {
         ("https", url)
     };
-    let path_start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let rest = &rest[path_start..];
+    let (_, rest) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
     let rest = rest.split('#').next().unwrap_or_default();
     match rest.split_once('?') {
         Some((p, q)) => (scheme, p, q),
         None => (scheme, rest, ""),
     }
+}
+
+/// `url` with its path replaced by the canonical one (fragment dropped).
+fn canonical_url(url: &str, path: &str, query: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let mut out = format!("{scheme}://{authority}{path}");
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
 }
 
 async fn run(
@@ -128,6 +145,7 @@ async fn run(
             }
         }
     }
+    let path = canonicalize(raw_path, iso.encoded_slashes).map_err(ProxyError::InvalidPath)?;
     let (config, tier) = resolve(iso, env, ctx, &host).await.inspect_err(|e| {
         if matches!(e, ProxyError::UnknownHost) {
             trace.tier = Some(Tier::Negative);
@@ -135,9 +153,8 @@ async fn run(
     })?;
     trace.tier = Some(tier);
 
-    // Invalid percent-encoding cannot be decoded; match it as sent.
-    let match_path = decode_path(raw_path).unwrap_or_else(|| raw_path.to_string());
     let facts = Facts {
+        limits: iso.filter_limits,
         method: &method,
         host: &host,
         query,
@@ -145,17 +162,23 @@ async fn run(
     };
     let selected = config
         .table
-        .select(&match_path, &facts)
+        .select(&path.matching, &facts)
         .ok_or(ProxyError::NoRoute)?;
     let chain = &selected.route.chain;
     let jwks = fetch_jwks(iso, env, chain, &in_headers).await;
+    // Upstreams and X-Original-URL see the canonical spelling only.
+    let canonical_url = if path.upstream == raw_path {
+        None
+    } else {
+        Some(canonical_url(&url, &path.upstream, query))
+    };
     let cx = RequestCx {
         method: &method,
-        url: &url,
+        url: canonical_url.as_deref().unwrap_or(&url),
         scheme,
         authority: &authority,
         host: &host,
-        path: raw_path,
+        path: &path.upstream,
         query,
         tenant_id: &config.tenant_id,
         custom_domain_id: config.custom_domain_id.as_deref(),
@@ -176,6 +199,7 @@ async fn run(
     let outcome = chain.on_request(&cx, &mut state, &mut up);
     if let Some(mut early) = outcome.early {
         chain.on_response(&cx, &state, outcome.ran, early.status, &mut early.headers);
+        confine_domains(&mut early.headers, &host, &config.domain);
         return to_js_response(&early, method == "HEAD")
             .map_err(|_| internal(chain.terminal.type_name()));
     }
@@ -186,6 +210,7 @@ async fn run(
     match plan {
         TerminalPlan::Respond(mut res) => {
             chain.on_response(&cx, &state, outcome.ran, res.status, &mut res.headers);
+            confine_domains(&mut res.headers, &host, &config.domain);
             to_js_response(&res, method == "HEAD").map_err(|_| internal(chain.terminal.type_name()))
         }
         TerminalPlan::Call(call) => {
@@ -195,13 +220,20 @@ async fn run(
                 Ok(r) => r,
                 Err(e) => return error_through_chain(&cx, chain, &state, outcome.ran, e, req),
             };
-            if !chain.touches_response(outcome.ran) {
+            let touches = chain.touches_response(outcome.ran);
+            let cookies = res.headers().has("set-cookie").unwrap_or(true);
+            if !touches && !cookies {
                 return Ok(res);
             }
             let res = with_mutable_headers(res).map_err(|_| internal(call.handler))?;
             let res_headers = res.headers();
             let mut h = JsHeaders(&res_headers);
-            chain.on_response(&cx, &state, outcome.ran, res.status(), &mut h);
+            if touches {
+                chain.on_response(&cx, &state, outcome.ran, res.status(), &mut h);
+            }
+            if cookies {
+                confine_domains(&mut h, &host, &config.domain);
+            }
             Ok(res)
         }
     }

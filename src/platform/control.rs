@@ -419,7 +419,30 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
     }
     let base = existing.as_ref().map(stored_route);
     let bindings = EnvBindings(c.env);
-    let route = bodies::validate_route(base.as_ref(), fields, Some(&bindings));
+    let tenant_caller = matches!(
+        Principal::of(&c.claims, &c.iso.api.cp_tenant_id),
+        Principal::Tenant(_)
+    );
+    let policy = &c.iso.route_policy;
+    if existing.is_none() {
+        let count = store.count_routes(c.tid()).await?;
+        if count >= policy.max_routes_per_tenant {
+            return Err(Problem::conflict(
+                "",
+                &format!(
+                    "the tenant already has {count} routes; at most {} are allowed (PORTICO_MAX_ROUTES_PER_TENANT)",
+                    policy.max_routes_per_tenant
+                ),
+            ));
+        }
+    }
+    let route = bodies::validate_route(
+        base.as_ref(),
+        fields,
+        Some(&bindings),
+        policy,
+        tenant_caller,
+    );
     // Check the domain scope too, so every problem is reported at once.
     let domain_ok = match route.as_ref().ok().and_then(|r| r.custom_domain_id.clone()) {
         Some(did) => store.get_domain(c.tid(), &did).await?.is_some(),

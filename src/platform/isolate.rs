@@ -2,13 +2,16 @@
 //! parsed static document, in-flight source reads and debug counters.
 
 use super::env::{var, EnvBindings};
+use crate::api::route_policy::RoutePolicy;
 use crate::api::settings::ApiSettings;
 use crate::auth::jwks_cache::JwksEntry;
+use crate::canonical_path::EncodedSlashes;
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
 use crate::host_config::HostConfig;
 use crate::resolve::remote::{CachedToken, RemoteSettings};
 use crate::resolve::{CacheTtls, MemoryCache};
+use crate::routing::limits::FilterLimits;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -46,7 +49,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     pub(crate) fn bump(c: &Cell<u64>) {
-        c.set(c.get() + 1);
+        c.set(c.get().saturating_add(1));
     }
 
     pub(crate) fn header_value(&self) -> String {
@@ -64,6 +67,12 @@ pub(crate) struct Isolate {
     pub(crate) ttls: CacheTtls,
     pub(crate) source: SourceKind,
     pub(crate) debug_headers: bool,
+    /// Budgets and tenant rules for routes (write time and compile time).
+    pub(crate) route_policy: RoutePolicy,
+    /// Bounds on the text route filters scan per request.
+    pub(crate) filter_limits: FilterLimits,
+    /// `PORTICO_ENCODED_SLASHES`: what `%2F` / `%5C` in a path do (DESIGN §3).
+    pub(crate) encoded_slashes: EncodedSlashes,
     pub(crate) memory: RefCell<MemoryCache<Compiled>>,
     pub(crate) inflight: RefCell<HashMap<String, SourceRead>>,
     pub(crate) counters: Counters,
@@ -119,7 +128,24 @@ impl Isolate {
         for e in &api.errors {
             worker::console_error!("portico: {e}");
         }
+        let encoded_slashes = match var(env, "PORTICO_ENCODED_SLASHES") {
+            None => EncodedSlashes::default(),
+            Some(raw) => EncodedSlashes::parse(&raw).unwrap_or_else(|| {
+                worker::console_error!(
+                    "portico: PORTICO_ENCODED_SLASHES={raw:?} is not one of reject, decode, keep; using reject"
+                );
+                EncodedSlashes::Reject
+            }),
+        };
+        let (route_policy, e1) = RoutePolicy::from_vars(|n| var(env, n), &api.hosts);
+        let (filter_limits, e2) = FilterLimits::from_vars(|n| var(env, n));
+        for e in e1.iter().chain(&e2) {
+            worker::console_error!("portico: {e}");
+        }
         Self {
+            route_policy,
+            filter_limits,
+            encoded_slashes,
             api,
             jwks: RefCell::new(HashMap::new()),
             jwks_inflight: RefCell::new(HashMap::new()),
@@ -143,7 +169,7 @@ impl Isolate {
                 d.error("PORTICO_STATIC_CONFIG", "is required when PORTICO_HOST_SOURCE=static");
                 Err(d.into_errors())
             } else {
-                StaticDocument::parse(&raw, Some(&EnvBindings(env))).map(Rc::new)
+                StaticDocument::parse(&raw, Some(&EnvBindings(env)), &self.route_policy.limits).map(Rc::new)
             };
             match &parsed {
                 Ok(_) => Counters::bump(&self.counters.route_compiles),

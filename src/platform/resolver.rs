@@ -65,7 +65,13 @@ fn cache_key(host: &str) -> String {
 fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
     Counters::bump(&iso.counters.route_compiles);
     let mut diags = Diagnostics::new();
-    match HostConfig::compile(record, "routes", Some(&EnvBindings(env)), &mut diags) {
+    match HostConfig::compile(
+        record,
+        "routes",
+        Some(&EnvBindings(env)),
+        &iso.route_policy.limits,
+        &mut diags,
+    ) {
         Some(c) if diags.is_empty() => Ok(Rc::new(c)),
         _ => {
             let errors = diags.into_errors();

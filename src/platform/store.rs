@@ -307,6 +307,18 @@ impl Store {
         Ok(rows.into_iter().next().map(RouteRow::into_json))
     }
 
+    pub(crate) async fn count_routes(&self, tid: &str) -> Result<u64, Problem> {
+        let row = self
+            .one(
+                "SELECT COUNT(*) AS n FROM routes WHERE tenant_id = ?1",
+                &[s(tid)],
+            )
+            .await?;
+        Ok(row
+            .and_then(|r| r.get("n").and_then(Value::as_f64))
+            .map_or(0, |n| n.max(0.0) as u64))
+    }
+
     pub(crate) async fn list_routes(
         &self,
         tid: &str,

@@ -2,6 +2,7 @@
 
 use crate::host::HostPattern;
 use crate::percent::query_first;
+use crate::routing::limits::{FilterBudget, FilterLimits};
 use regex_lite::Regex;
 
 /// What route filters need to know about a request.
@@ -14,6 +15,10 @@ pub trait RequestFacts {
     fn header(&self, name: &str) -> Option<String>;
     /// The raw query string without `?` (empty when none).
     fn query(&self) -> &str;
+    /// Bounds on the text filters may scan for this request.
+    fn filter_limits(&self) -> FilterLimits {
+        FilterLimits::default()
+    }
 }
 
 /// The standard methods a route answers when `methods` is absent or empty.
@@ -96,8 +101,8 @@ impl Default for MatchSpec {
 }
 
 impl MatchSpec {
-    /// Whether everything but the path matches.
-    pub fn matches(&self, req: &dyn RequestFacts) -> bool {
+    /// Whether everything but the path matches; regexes run within `budget`.
+    pub fn matches(&self, req: &dyn RequestFacts, budget: &mut FilterBudget) -> bool {
         if !self.methods.allows(req.method()) {
             return false;
         }
@@ -106,13 +111,13 @@ impl MatchSpec {
         }
         for (name, re) in &self.headers {
             match req.header(name) {
-                Some(v) if re.is_match(&v) => {}
+                Some(v) if budget.is_match(re, &v) => {}
                 _ => return false,
             }
         }
         for (name, re) in &self.query {
             match query_first(req.query(), name) {
-                Some(v) if re.is_match(&v) => {}
+                Some(v) if budget.is_match(re, &v) => {}
                 _ => return false,
             }
         }
@@ -174,21 +179,30 @@ mod tests {
     #[test]
     fn filters_require_presence_and_regex_match() {
         let mut spec = MatchSpec::default();
-        assert!(spec.matches(&req("GET")));
+        assert!(spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())));
         spec.hosts = vec![HostPattern::parse("*.example.com").expect("valid")];
-        assert!(spec.matches(&req("GET")));
+        assert!(spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())));
         spec.headers = vec![("x-env".into(), Regex::new("^prod").expect("re"))];
-        assert!(spec.matches(&req("GET")));
+        assert!(spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())));
         spec.query = vec![("v".into(), Regex::new("^2$").expect("re"))];
-        assert!(spec.matches(&req("GET")), "first query value counts");
+        assert!(
+            spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())),
+            "first query value counts"
+        );
         spec.query = vec![("v".into(), Regex::new("^3$").expect("re"))];
-        assert!(!spec.matches(&req("GET")), "only the first value counts");
+        assert!(
+            !spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())),
+            "only the first value counts"
+        );
         spec.query.clear();
         spec.headers = vec![("x-missing".into(), Regex::new(".*").expect("re"))];
-        assert!(!spec.matches(&req("GET")), "header must be present");
+        assert!(
+            !spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())),
+            "header must be present"
+        );
         spec.headers.clear();
         spec.hosts = vec![HostPattern::parse("other.com").expect("valid")];
-        assert!(!spec.matches(&req("GET")));
+        assert!(!spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())));
     }
 
     #[test]
@@ -197,6 +211,6 @@ mod tests {
             headers: vec![("x-env".into(), Regex::new("eu").expect("re"))],
             ..MatchSpec::default()
         };
-        assert!(spec.matches(&req("GET")));
+        assert!(spec.matches(&req("GET"), &mut FilterBudget::new(FilterLimits::default())));
     }
 }

@@ -2,6 +2,7 @@
 //! query filters in priority order.
 
 pub mod filters;
+pub mod limits;
 pub mod pattern;
 pub mod table;
 

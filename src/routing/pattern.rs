@@ -85,8 +85,23 @@ enum Seg {
 }
 
 impl PathPattern {
-    /// Parses a pattern; the error says what is wrong in words.
+    /// Parses a pattern with the default regex budget.
     pub fn parse(source: &str) -> Result<Self, String> {
+        Self::parse_limited(source, crate::routing::limits::DEFAULT_REGEX_SIZE)
+    }
+
+    /// How many `{regex}` constraints the pattern holds.
+    pub fn constraint_count(&self) -> usize {
+        self.expansions
+            .iter()
+            .map(|e| e.constraints.iter().flatten().count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Parses a pattern, compiling constraints within `regex_size`; the error says
+    /// what is wrong in words.
+    pub fn parse_limited(source: &str, regex_size: usize) -> Result<Self, String> {
         if source.len() > MAX_PATTERN_LEN {
             return Err(format!("must be at most {MAX_PATTERN_LEN} characters"));
         }
@@ -101,7 +116,7 @@ impl PathPattern {
         let mut segs = Vec::with_capacity(raw_segs.len());
         let mut names: Vec<String> = Vec::new();
         for (i, raw) in raw_segs.iter().enumerate() {
-            let seg = parse_segment(raw)?;
+            let seg = parse_segment(raw, regex_size)?;
             match &seg {
                 Seg::Param { name, optional, .. } => {
                     if *optional && i != last {
@@ -164,33 +179,31 @@ fn split_segments(body: &str) -> Result<Vec<String>, String> {
     Ok(segs)
 }
 
-fn parse_segment(raw: &str) -> Result<Seg, String> {
+fn parse_segment(raw: &str, regex_size: usize) -> Result<Seg, String> {
     if raw == "*" {
         return Ok(Seg::Star);
     }
     if let Some(rest) = raw.strip_prefix(':') {
-        let name_end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        let name = &rest[..name_end];
+        let (name, mut tail) = rest.split_at(
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len()),
+        );
         if name.is_empty() {
             return Err(format!("parameter in segment '{raw}' has no name"));
         }
-        let mut tail = &rest[name_end..];
         let mut constraint = None;
         if let Some(inner) = tail.strip_prefix('{') {
-            let close = inner
-                .rfind('}')
+            let (re, after) = inner
+                .rsplit_once('}')
                 .ok_or_else(|| format!("unclosed constraint in '{raw}'"))?;
-            let re = &inner[..close];
             if re.is_empty() {
                 return Err(format!("empty constraint in '{raw}'"));
             }
             constraint = Some(
-                Regex::new(&format!("^(?:{re})$"))
-                    .map_err(|e| format!("invalid constraint regex in '{raw}': {e}"))?,
+                crate::routing::limits::build_regex(&format!("^(?:{re})$"), regex_size)
+                    .map_err(|e| format!("constraint in '{raw}': {e}"))?,
             );
-            tail = &inner[close + 1..];
+            tail = after;
         }
         let optional = match tail {
             "" => false,

@@ -2,6 +2,7 @@
 //! lookup per layer finds every route whose path matches, in any number of routes.
 
 use super::filters::{MatchSpec, RequestFacts};
+use super::limits::FilterBudget;
 use super::pattern::{overlap, Expansion, PathPattern, Piece};
 use std::collections::HashMap;
 
@@ -149,7 +150,7 @@ impl<T> RouteTable<T> {
     }
 
     /// The first route in priority order whose path and filters all match.
-    /// `path` is the decoded path (see `percent::decode_path`).
+    /// `path` is the canonical matching path (see `canonical_path`).
     pub fn select(&self, path: &str, req: &dyn RequestFacts) -> Option<RouteMatch<'_, T>> {
         // Candidates: (route index, expansion index, layer index). Each layer yields at
         // most one entry; an entry may hold several routes of the same shape.
@@ -167,11 +168,14 @@ impl<T> RouteTable<T> {
         if found.len() > 1 {
             found.sort_unstable();
         }
+        let mut budget = FilterBudget::new(req.filter_limits());
         for (ri, ei, hi) in found {
             let route = &self.routes[ri];
             let exp = &route.path.expansions[ei];
             let hit = &hits[hi];
-            if !constraints_hold(exp, &hit.params) || !route.spec.matches(req) {
+            if !constraints_hold(exp, &hit.params, &mut budget)
+                || !route.spec.matches(req, &mut budget)
+            {
                 continue;
             }
             let params = exp
@@ -220,10 +224,16 @@ fn layer_conflicts(
     }
 }
 
-fn constraints_hold(exp: &Expansion, params: &matchit::Params<'_, '_>) -> bool {
+fn constraints_hold(
+    exp: &Expansion,
+    params: &matchit::Params<'_, '_>,
+    budget: &mut FilterBudget,
+) -> bool {
     exp.constraints.iter().enumerate().all(|(i, c)| match c {
         None => true,
-        Some(re) => params.get(format!("p{i}")).is_some_and(|v| re.is_match(v)),
+        Some(re) => params
+            .get(format!("p{i}"))
+            .is_some_and(|v| budget.is_match(re, v)),
     })
 }
 

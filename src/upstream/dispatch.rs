@@ -37,8 +37,8 @@ fn parse_template(raw: &str) -> Result<Vec<Part>, String> {
     let mut rest = raw;
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('{') {
-            let end = after.find('}').ok_or("has an unclosed '{'")?;
-            parts.push(match &after[..end] {
+            let (name, tail) = after.split_once('}').ok_or("has an unclosed '{'")?;
+            parts.push(match name {
                 "tenant_id" => Part::TenantId,
                 "custom_domain_id" => Part::CustomDomainId,
                 "domain" => Part::Domain,
@@ -49,15 +49,14 @@ fn parse_template(raw: &str) -> Result<Vec<Part>, String> {
                     ))
                 }
             });
-            rest = &after[end + 1..];
+            rest = tail;
         } else {
-            let end = rest.find('{').unwrap_or(rest.len());
-            let lit = &rest[..end];
+            let (lit, tail) = rest.split_at(rest.find('{').unwrap_or(rest.len()));
             if !lit.chars().all(is_script_char) {
                 return Err("literal parts may use only a-z, 0-9, '.', '_' and '-'".into());
             }
             parts.push(Part::Literal(lit.to_string()));
-            rest = &rest[end..];
+            rest = tail;
         }
     }
     if parts.is_empty() {

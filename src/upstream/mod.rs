@@ -6,6 +6,7 @@ pub mod http;
 pub mod redirect;
 pub mod service;
 pub mod static_response;
+pub mod target;
 pub mod url;
 
 use crate::chain::custom::CustomHandler;
@@ -124,6 +125,9 @@ pub fn strip_hop_by_hop(headers: &mut dyn HeaderAccess, websocket: bool) {
     if websocket {
         headers.set("upgrade", "websocket");
     }
+    // The client's `Expect: 100-continue` was answered by the runtime in front of
+    // Portico; forwarded, the origin's interim 100 came back as the final response.
+    headers.remove("expect");
 }
 
 impl Terminal {
@@ -187,6 +191,7 @@ mod tests {
             .with("upgrade", "h2c")
             .with("te", "trailers")
             .with("proxy-authorization", "Basic abc")
+            .with("expect", "100-continue")
             .with("x-keep", "yes");
         assert!(!is_websocket_upgrade(&h));
         strip_hop_by_hop(&mut h, false);

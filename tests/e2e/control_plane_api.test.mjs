@@ -780,8 +780,12 @@ describe("request body rules", () => {
     const big = JSON.stringify({ handlers: staticBody("x".repeat(300 * 1024)) });
     assertProblem(await api("POST", `/tenants/${t.id}/routes`, { body: big }), 413, "payload_too_large");
     assert.equal(await countRows("routes", t.id), 0);
+    // Under the body cap, but over one route's stored-size budget (PORTICO_MAX_ROUTE_BYTES).
     const fits = JSON.stringify({ handlers: staticBody("y".repeat(200 * 1024)) });
-    assert.equal((await api("POST", `/tenants/${t.id}/routes`, { body: fits })).status, 201);
+    assertErrorPath(await api("POST", `/tenants/${t.id}/routes`, { body: fits }), "handlers");
+    assert.equal(await countRows("routes", t.id), 0);
+    const small = JSON.stringify({ handlers: staticBody("y".repeat(20 * 1024)) });
+    assert.equal((await api("POST", `/tenants/${t.id}/routes`, { body: small })).status, 201);
   });
 
   test("not JSON -> 400 invalid_json with path \"\"; not an object -> 400", async () => {

@@ -226,7 +226,12 @@ export async function startHarness(opts = {}) {
   const origin = await startOrigin({ port: 0 });
   let mf;
   try {
-    const bindings = typeof opts.bindings === "function" ? opts.bindings({ origin }) : { ...(opts.bindings ?? {}) };
+    // Defaults of the local wrangler.toml that tests rely on; a test's own vars win.
+    const bindings = {
+      PORTICO_TENANT_BINDINGS: "EXAMPLE_SERVICE,DISPATCHER",
+      PORTICO_TENANT_TARGET_EXCEPTIONS: "127.0.0.1",
+      ...(typeof opts.bindings === "function" ? opts.bindings({ origin }) : (opts.bindings ?? {})),
+    };
 
     let porticoCode;
     if (opts.portico?.script) {

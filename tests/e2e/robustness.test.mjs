@@ -89,26 +89,31 @@ test("a 64 KiB header and many headers pass through to the origin", async () => 
   await r3.text();
 });
 
-test("invalid percent-encoding and odd paths are forwarded raw, not rejected with 5xx", async () => {
-  for (const path of ["/%zz", "/%", "/a%2Fb", "/%E0%A4%A", "/%00", "//double//slash", "/a/../b"]) {
+test("invalid percent-encoding answers 400 invalid_path; odd paths reach the origin canonical, never 5xx", async () => {
+  // DESIGN §3: one canonical path for matching and for the upstream.
+  for (const path of ["/%zz", "/%", "/a%2Fb", "/%E0%A4%A", "/%FF"]) {
     const res = await h.fetch(path, { host: proxied });
-    notServerError(res, path);
-    if (res.status === 200) {
-      const doc = await json(res);
-      if (path !== "/a/../b") assert.equal(doc.path, path, `origin saw the raw path for ${path}`);
-    } else {
-      await res.text();
-    }
+    assert.equal(res.status, 400, path);
+    assert.equal(res.headers.get("x-portico-error"), "invalid_path", path);
+    await res.text();
   }
-  const r = await h.fetch("/%zz?%zz=%zz&a", { host: proxied });
+  for (const [path, seen] of [["/%00", "/%00"], ["//double//slash", "/double/slash"], ["/a/../b", "/b"], ["/a/./b/", "/a/b/"]]) {
+    const res = await h.fetch(path, { host: proxied });
+    assert.equal(res.status, 200, path);
+    assert.equal((await json(res)).path, seen, `origin saw the canonical path for ${path}`);
+  }
+  const r = await h.fetch("/ok?%zz=%zz&a", { host: proxied });
   assert.equal(r.status, 200);
   const doc = await json(r);
-  assert.equal(doc.path, "/%zz");
-  assert.equal(doc.query, "%zz=%zz&a");
+  assert.equal(doc.path, "/ok");
+  assert.equal(doc.query, "%zz=%zz&a", "the query is passed on as sent");
 
   const s = await h.fetch("/%zz", { host: warm });
-  assert.equal(s.status, 200);
-  assert.equal(await s.text(), "alive");
+  assert.equal(s.status, 400);
+  await s.text();
+  const alive = await h.fetch("/", { host: warm });
+  assert.equal(alive.status, 200);
+  assert.equal(await alive.text(), "alive");
 
   const long = await h.fetch("/" + "p".repeat(8000), { host: proxied });
   notServerError(long, "8000-char path");

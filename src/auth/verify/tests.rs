@@ -1,6 +1,7 @@
 use super::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use jwt_compact::alg::Hs256Key;
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::Header;
@@ -247,4 +248,114 @@ fn hmac_works_only_when_the_key_is_added() {
         verify(&other, &ks, &policy(), NOW).err(),
         Some(AuthError::Signature)
     );
+}
+
+#[test]
+fn extreme_signed_times_never_panic() {
+    // jwt-compact's own maturity check computes `nbf - leeway` unchecked; a validly
+    // signed token with the earliest representable `nbf` used to panic the isolate.
+    let ks = ed_keyset(1, None);
+    let p = policy();
+    let min = DateTime::<Utc>::MIN_UTC.timestamp();
+    let max = DateTime::<Utc>::MAX_UTC.timestamp();
+    let tok = |exp, nbf| {
+        ed_token(
+            1,
+            None,
+            &claims(json!({"iss":"https://iss","aud":"api"}), exp, nbf),
+        )
+    };
+    assert!(verify(&tok(Some(max), Some(min)), &ks, &p, NOW).is_ok());
+    assert_eq!(
+        verify(&tok(Some(min), None), &ks, &p, NOW).err(),
+        Some(AuthError::Expired)
+    );
+    assert_eq!(
+        verify(&tok(Some(max), Some(max)), &ks, &p, NOW).err(),
+        Some(AuthError::NotYetValid)
+    );
+    for now in [i64::MIN, i64::MAX, 0] {
+        let _ = verify(&tok(Some(max), Some(min)), &ks, &p, now);
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,12}".prop_map(Value::from),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        json_leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn claim_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("exp".to_string()),
+            Just("nbf".to_string()),
+            Just("iat".to_string()),
+            Just("iss".to_string()),
+            Just("aud".to_string()),
+            Just("scope".to_string()),
+            Just("tenant_id".to_string()),
+            Just("org_id".to_string()),
+            Just("sub".to_string()),
+            "[a-z]{1,4}",
+        ]
+    }
+
+    fn signed(payload: &Map<String, Value>) -> String {
+        // Signed by hand so claim values the library would refuse to serialise
+        // (times out of range, wrong types) still reach verification.
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).unwrap_or_default());
+        let input = format!("{header}.{body}");
+        let kp = ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([1; 32]));
+        let sig = kp.sk.sign(input.as_bytes(), None);
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    proptest! {
+        #[test]
+        fn prop_jwt_verify_total_over_signed_claims(
+            claims in proptest::collection::btree_map(claim_name(), json_value(), 0..8),
+            exp in prop_oneof![any::<i64>().prop_map(Value::from), any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)), json_leaf()],
+            nbf in prop_oneof![any::<i64>().prop_map(Value::from), json_leaf()],
+            now in any::<i64>(),
+            leeway in any::<u32>(),
+        ) {
+            let mut map: Map<String, Value> = claims.into_iter().collect();
+            map.insert("exp".into(), exp);
+            map.insert("nbf".into(), nbf);
+            let token = signed(&map);
+            let p = VerifyPolicy { leeway_seconds: leeway, ..policy() };
+            let ks = ed_keyset(1, None);
+            if let Ok(v) = verify(&token, &ks, &p, now) {
+                let _ = still_valid(&v, &p, now);
+            }
+        }
+
+        #[test]
+        fn prop_jwt_verify_total_over_any_token(token in ".{0,300}", now in any::<i64>()) {
+            let ks = ed_keyset(1, Some("k1"));
+            let _ = verify(&token, &ks, &policy(), now);
+            let _ = token_kid(&token);
+        }
+    }
 }

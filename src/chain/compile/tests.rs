@@ -14,7 +14,13 @@ impl Bindings for Env {
 
 fn errors(route: serde_json::Value) -> Vec<String> {
     let mut d = Diagnostics::new();
-    let r = compile_route(&route, "", Some(&Env), &mut d);
+    let r = compile_route(
+        &route,
+        "",
+        Some(&Env),
+        &crate::routing::limits::RouteLimits::default(),
+        &mut d,
+    );
     let errs: Vec<String> = d.into_errors().0.into_iter().map(|e| e.path).collect();
     assert_eq!(
         r.is_some(),
@@ -26,7 +32,13 @@ fn errors(route: serde_json::Value) -> Vec<String> {
 
 fn ok(route: serde_json::Value) -> Chain {
     let mut d = Diagnostics::new();
-    let r = compile_route(&route, "", Some(&Env), &mut d);
+    let r = compile_route(
+        &route,
+        "",
+        Some(&Env),
+        &crate::routing::limits::RouteLimits::default(),
+        &mut d,
+    );
     assert!(
         d.is_empty(),
         "unexpected errors for {route}: {:?}",

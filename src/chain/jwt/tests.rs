@@ -60,9 +60,13 @@ fn verifies_forwards_claims_and_strips_forgeries() {
     );
     let mut h = HeaderList::new()
         .with("authorization", &format!("Bearer {good}"))
-        .with("x-user-id", "forged");
+        .with("x-user-id", "forged")
+        .with("X_User_Id", "forged-underscore")
+        .with("x_scopes", "admin");
     assert!(run(&j, &mut h).is_none());
     assert_eq!(h.get("x-user-id").as_deref(), Some("u1"));
+    assert_eq!(h.get("x_user_id"), None, "underscore spelling stripped");
+    assert_eq!(h.get("x_scopes"), None);
     assert_eq!(h.get("x-scopes").as_deref(), Some("read write"));
 
     // A token without `sub` still loses the forged header.
