@@ -17,6 +17,9 @@ pub mod resolve;
 pub mod routing;
 pub mod upstream;
 
+#[cfg(test)]
+mod properties;
+
 #[cfg(target_arch = "wasm32")]
 mod platform;
 

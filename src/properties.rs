@@ -1,0 +1,242 @@
+//! Property tests for the parsers and transformers that read what tenants write
+//! and what clients and upstreams send (issue "hostile-tenant safety": every one
+//! is total). Each test is named `prop_*`: `cargo test` runs a short pass and
+//! `npm run fuzz` (scripts/fuzz.sh) runs each with many more cases.
+//! Canonical paths, JWT verification and JWKS parsing have theirs beside the code.
+
+use crate::api::bodies::{route_fields, validate_route};
+use crate::api::route_policy::RoutePolicy;
+use crate::chain::cookies::{confine_domain, RewriteCookies};
+use crate::chain::location::{split_origin, RewriteLocation};
+use crate::chain::testing::cx;
+use crate::config::diag::Diagnostics;
+use crate::config::route::{compile_route, sort_routes};
+use crate::host::{lookup_candidates, normalize_host, HostPattern, MAX_DOMAIN_LABELS};
+use crate::message::{HeaderAccess, HeaderList};
+use crate::routing::limits::RouteLimits;
+use crate::routing::{PathPattern, RequestFacts, RouteTable};
+use crate::upstream::url::BaseUrl;
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+/// Text that mixes the characters parsers care about with arbitrary ones.
+fn tricky_text(max: usize) -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("/".to_string()),
+        Just(":".to_string()),
+        Just(".".to_string()),
+        Just("*".to_string()),
+        Just("?".to_string()),
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("%".to_string()),
+        Just("@".to_string()),
+        Just(";".to_string()),
+        Just("=".to_string()),
+        Just("http://".to_string()),
+        Just("https://".to_string()),
+        Just("\u{e9}".to_string()),
+        Just("\u{1f600}".to_string()),
+        "[a-z0-9]{1,4}",
+        any::<char>().prop_map(String::from),
+    ];
+    proptest::collection::vec(piece, 0..max).prop_map(|v| v.concat())
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        tricky_text(6).prop_map(Value::from),
+    ];
+    let key = prop_oneof![
+        Just("path".to_string()),
+        Just("methods".to_string()),
+        Just("hosts".to_string()),
+        Just("headers".to_string()),
+        Just("query".to_string()),
+        Just("type".to_string()),
+        Just("options".to_string()),
+        Just("upstream_url".to_string()),
+        Just("binding".to_string()),
+        Just("script_name".to_string()),
+        Just("origins".to_string()),
+        Just("status".to_string()),
+        "[a-z_]{1,8}",
+    ];
+    leaf.prop_recursive(4, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            proptest::collection::btree_map(key.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
+        ]
+    })
+}
+
+const HANDLER_TYPES: [&str; 13] = [
+    "cors",
+    "basic_auth",
+    "headers",
+    "cache",
+    "forwarded_headers",
+    "rewrite_cookies",
+    "rewrite_location",
+    "http",
+    "service_binding",
+    "dispatch_namespace",
+    "redirect",
+    "static",
+    "jwt",
+];
+
+/// Route-shaped JSON: real handler types and field names with arbitrary values.
+fn route_json() -> impl Strategy<Value = Value> {
+    let handler = (
+        proptest::sample::select(HANDLER_TYPES.to_vec()),
+        json_value(),
+    )
+        .prop_map(|(t, o)| json!({ "type": t, "options": o }));
+    (
+        tricky_text(12),
+        proptest::option::of(json_value()),
+        proptest::collection::vec(handler, 0..4),
+        any::<i64>(),
+    )
+        .prop_map(|(path, extra, handlers, priority)| {
+            let mut m = json!({ "path": path });
+            if let (Some(Value::Object(e)), Value::Object(mm)) = (extra, &mut m) {
+                for (k, v) in e {
+                    mm.insert(k, v);
+                }
+            }
+            json!({ "priority": priority, "match": m, "handlers": handlers })
+        })
+}
+
+struct Facts<'a> {
+    headers: &'a [(String, String)],
+    query: &'a str,
+}
+
+impl RequestFacts for Facts<'_> {
+    fn method(&self) -> &str {
+        "GET"
+    }
+    fn host(&self) -> &str {
+        "a.example.com"
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
+    fn query(&self) -> &str {
+        self.query
+    }
+}
+
+proptest! {
+    #[test]
+    fn prop_host_normalisation_is_total_and_idempotent(raw in tricky_text(20)) {
+        if let Ok(h) = normalize_host(&raw) {
+            let again = normalize_host(&h);
+            prop_assert_eq!(again.as_deref(), Ok(h.as_str()));
+            let c = lookup_candidates(&h);
+            prop_assert!(c.len() <= MAX_DOMAIN_LABELS);
+            for cand in &c {
+                prop_assert!(HostPattern::parse(cand).is_ok_and(|p| p.matches(&h)), "{} covers {}", cand, h);
+            }
+        }
+        let _ = HostPattern::parse(&raw);
+    }
+
+    #[test]
+    fn prop_pattern_compilation_is_total(raw in tricky_text(16), path in tricky_text(16)) {
+        if let Ok(p) = PathPattern::parse_limited(&format!("/{raw}"), 2048) {
+            let route = crate::routing::table::TableRoute {
+                path: p,
+                spec: crate::routing::MatchSpec::default(),
+                payload: (),
+            };
+            if let Ok(table) = RouteTable::build(vec![route]) {
+                let path = format!("/{path}");
+                let _ = table.select(&path, &Facts { headers: &[], query: "" });
+            }
+        }
+    }
+
+    #[test]
+    fn prop_route_reader_is_total(
+        routes in proptest::collection::vec(route_json(), 1..4),
+        path in tricky_text(10),
+        headers in proptest::collection::vec(("[a-z-]{1,6}", tricky_text(8)), 0..3),
+        query in tricky_text(10),
+    ) {
+        let mut compiled = Vec::new();
+        for (i, r) in routes.iter().enumerate() {
+            let mut d = Diagnostics::new();
+            let c = compile_route(r, &format!("routes[{i}]"), None, &RouteLimits::default(), &mut d);
+            prop_assert_eq!(c.is_some(), d.is_empty());
+            compiled.extend(c);
+        }
+        sort_routes(&mut compiled);
+        if let Ok(table) = RouteTable::build(compiled) {
+            let path = format!("/{path}");
+            let _ = table.select(&path, &Facts { headers: &headers, query: &query });
+        }
+    }
+
+    #[test]
+    fn prop_api_route_validation_is_total(body in json_value(), tenant in any::<bool>()) {
+        if let Ok(fields) = route_fields(&body) {
+            let _ = validate_route(None, fields, None, &RoutePolicy::default(), tenant);
+        }
+    }
+
+    /// Joining any canonical path under a base URL never changes its origin or
+    /// climbs above its base path.
+    #[test]
+    fn prop_url_join_stays_under_the_base(
+        base in tricky_text(12),
+        path in tricky_text(12),
+        query in "[a-z=&%]{0,8}",
+    ) {
+        let _ = split_origin(&base);
+        if let Ok(b) = BaseUrl::parse(&format!("https://api.example.com/{base}")) {
+            if let Ok(p) = crate::canonical_path::canonicalize(&format!("/{path}"), crate::canonical_path::EncodedSlashes::Reject) {
+                let joined = b.join(&p.upstream, &query);
+                let (origin, rest) = split_origin(&joined).expect("joined URL is absolute");
+                prop_assert_eq!(&origin, &b.origin);
+                prop_assert!(rest.starts_with(&b.base_path));
+            }
+        }
+        if let Ok(b) = BaseUrl::parse(&base) {
+            prop_assert!(b.join("/x", "").starts_with(&b.origin));
+        }
+    }
+
+    #[test]
+    fn prop_location_and_cookie_rewriting_are_total(
+        location in tricky_text(16),
+        cookie in tricky_text(24),
+        status in 100u16..600,
+    ) {
+        let r = RewriteLocation { upstream_origin: "http://127.0.0.1:9001".into() };
+        let mut h = HeaderList::new().with("location", &location);
+        r.on_response(&cx(), status, &mut h);
+        let out = h.get("location").unwrap_or_default();
+        prop_assert!(out == location || out.starts_with("https://app.example.com"));
+
+        let c = RewriteCookies { upstream_host: "127.0.0.1".into() };
+        let _ = c.rewrite_one(&cookie, "app.example.com");
+        if let Some(confined) = confine_domain(&cookie, "a.b.example.com", "*.example.com") {
+            prop_assert!(confined.len() < cookie.len());
+        }
+    }
+}
