@@ -22,6 +22,10 @@ pub struct HostRecord {
     /// Route objects, as stored.
     #[serde(default)]
     pub routes: Vec<Value>,
+    /// For a `*.` domain: no other domain lies under it, so every host it covers
+    /// resolves to this record and one cached copy may serve them all.
+    #[serde(default)]
+    pub exclusive: bool,
 }
 
 /// A compiled host.
@@ -35,9 +39,20 @@ pub struct HostConfig {
     pub domain: String,
     /// Routes in selection order.
     pub table: RouteTable<Route>,
+    /// See [`HostRecord::exclusive`].
+    pub exclusive: bool,
 }
 
 impl HostConfig {
+    /// Whether this config's domain covers `host` (exactly, or as `*.` wildcard):
+    /// a cached record is used only for hosts its domain actually covers.
+    pub fn covers(&self, host: &str) -> bool {
+        match self.domain.strip_prefix('*') {
+            Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
+            None => self.domain == host,
+        }
+    }
+
     /// Compiles every route; errors carry `path` (e.g. `routes`) as prefix.
     pub fn compile(
         record: &HostRecord,
@@ -63,11 +78,44 @@ impl HostConfig {
                 custom_domain_id: record.custom_domain_id.clone(),
                 domain: record.domain.clone(),
                 table,
+                exclusive: record.exclusive,
             }),
             Err(e) => {
                 diags.error(index(path, e.route), e.to_string());
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(domain: &str) -> HostConfig {
+        let record = HostRecord {
+            tenant_id: "t".into(),
+            custom_domain_id: None,
+            domain: domain.into(),
+            routes: Vec::new(),
+            exclusive: false,
+        };
+        let mut d = Diagnostics::new();
+        HostConfig::compile(&record, "routes", None, &RouteLimits::default(), &mut d)
+            .expect("empty host compiles")
+    }
+
+    #[test]
+    fn a_record_covers_only_its_own_hosts() {
+        let exact = config("shop.example.com");
+        assert!(exact.covers("shop.example.com"));
+        assert!(!exact.covers("x.shop.example.com"));
+        assert!(!exact.covers("other.example.com"));
+        let wild = config("*.example.com");
+        assert!(wild.covers("a.example.com"));
+        assert!(wild.covers("a.b.example.com"));
+        assert!(!wild.covers("example.com"));
+        assert!(!wild.covers("badexample.com"));
+        assert!(!wild.covers("a.example.org"));
     }
 }

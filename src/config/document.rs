@@ -89,6 +89,7 @@ impl StaticDocument {
                 custom_domain_id,
                 domain: key.clone(),
                 routes,
+                exclusive: false,
             };
             if let Some(config) = HostConfig::compile(
                 &record,

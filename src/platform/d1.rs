@@ -67,6 +67,7 @@ pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord
             custom_domain_id: Some(row.domain_id.clone()),
             domain: row.domain.clone(),
             routes: Vec::new(),
+            exclusive: false,
         });
         if let Some(id) = row.route_id {
             rec.routes.push(json!({
@@ -78,5 +79,35 @@ pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord
             }));
         }
     }
+    if let Some(rec) = record.as_mut() {
+        if let Some(suffix) = rec.domain.strip_prefix("*.") {
+            rec.exclusive = !has_domain_below(&db, suffix).await?;
+        }
+    }
     Ok(record)
+}
+
+/// Whether any domain other than `*.{suffix}` lies below `suffix`: when none
+/// does, every host under the wildcard resolves to it and one cached copy serves
+/// them all (DESIGN §2.5).
+async fn has_domain_below(db: &worker::D1Database, suffix: &str) -> Result<bool, String> {
+    let escaped: String = suffix
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let stmt = db
+        .prepare(
+            "SELECT 1 AS hit FROM domains WHERE domain LIKE ?1 ESCAPE '\\' AND domain != ?2 LIMIT 1",
+        )
+        .bind(&[
+            JsValue::from_str(&format!("%.{escaped}")),
+            JsValue::from_str(&format!("*.{suffix}")),
+        ])
+        .map_err(|e| format!("D1 bind: {e}"))?;
+    let result = stmt.all().await.map_err(|e| format!("D1 query: {e}"))?;
+    let rows: Vec<Value> = result.results().map_err(|e| format!("D1 rows: {e}"))?;
+    Ok(!rows.is_empty())
 }

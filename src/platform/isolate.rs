@@ -74,7 +74,11 @@ pub(crate) struct Isolate {
     /// `PORTICO_ENCODED_SLASHES`: what `%2F` / `%5C` in a path do (DESIGN §3).
     pub(crate) encoded_slashes: EncodedSlashes,
     pub(crate) memory: RefCell<MemoryCache<Compiled>>,
-    pub(crate) inflight: RefCell<HashMap<String, SourceRead>>,
+    pub(crate) inflight: RefCell<HashMap<String, (SourceRead, u64)>>,
+    /// Bumped by every management purge. A source read (or cache write) that
+    /// started under an older generation may hold what the purge removed, so its
+    /// result is used once but never cached.
+    pub(crate) purge_generation: Cell<u64>,
     pub(crate) counters: Counters,
     /// Management API settings (also the JWKS policy for `jwt` routes).
     pub(crate) api: ApiSettings,
@@ -155,6 +159,7 @@ impl Isolate {
             source,
             debug_headers: var(env, "PORTICO_DEBUG_HEADERS").as_deref() == Some("true"),
             inflight: RefCell::new(HashMap::new()),
+            purge_generation: Cell::new(0),
             counters: Counters::default(),
             static_doc: OnceCell::new(),
         }

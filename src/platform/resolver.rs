@@ -7,6 +7,7 @@ use super::isolate::{Compiled, Counters, Isolate, SourceKind};
 use super::remote;
 use crate::config::diag::Diagnostics;
 use crate::error::ProxyError;
+use crate::host::lookup_candidates;
 use crate::host_config::{HostConfig, HostRecord};
 use crate::resolve::cache::classify;
 use crate::resolve::Freshness;
@@ -113,17 +114,20 @@ pub(crate) async fn resolve(
                 if hit.start_check {
                     spawn_colo_check(iso, env, ctx, host, hit.stored_at_ms);
                 }
-                return finish(hit.value, Tier::Memory);
+                return finish(hit.value, Tier::Memory, host);
             }
             Freshness::Revalidate => {
                 if hit.start_refresh {
                     spawn_refresh(iso, env, ctx, host);
                 }
-                return finish(hit.value, Tier::MemoryStale);
+                return finish(hit.value, Tier::MemoryStale, host);
             }
             Freshness::StaleIfError => stale = Some(hit.value),
             Freshness::Expired => {}
         }
+    }
+    if let Some((value, tier)) = exclusive_wildcard(iso, env, ctx, host, now) {
+        return finish(Some(value), tier, host);
     }
     // Second tier: the colo's Cache API.
     let cache = Cache::default();
@@ -140,12 +144,12 @@ pub(crate) async fn resolve(
                 .borrow_mut()
                 .put_checked(host, value.clone(), entry.stored_at_ms, now);
             match freshness {
-                Freshness::Fresh => return finish(value, Tier::CacheApi),
+                Freshness::Fresh => return finish(value, Tier::CacheApi, host),
                 Freshness::Revalidate => {
                     // Mark the refresh as started in memory so others do not repeat it.
                     let _ = iso.memory.borrow_mut().get(host, now, &iso.ttls);
                     spawn_refresh(iso, env, ctx, host);
-                    return finish(value, Tier::CacheApiStale);
+                    return finish(value, Tier::CacheApiStale, host);
                 }
                 _ => {
                     if stale.is_none() {
@@ -166,23 +170,62 @@ pub(crate) async fn resolve(
             } else {
                 Tier::Negative
             };
-            finish(value, tier)
+            finish(value, tier, host)
         }
         Err(err) => match stale {
             Some(value) => {
                 worker::console_warn!(
                     "portico: host source failed for {host} ({err}); serving stale config"
                 );
-                finish(value, Tier::StaleIfError)
+                finish(value, Tier::StaleIfError, host)
             }
             None => Err(err),
         },
     }
 }
 
-fn finish(value: Option<Compiled>, tier: Tier) -> Result<(Rc<HostConfig>, Tier), ProxyError> {
+/// A fresh in-memory wildcard record that no other domain lies under serves every
+/// host it covers: random subdomains cost no source read, compile or memory slot
+/// of their own (DESIGN §2.5).
+fn exclusive_wildcard(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    ctx: &Context,
+    host: &str,
+    now: u64,
+) -> Option<(Compiled, Tier)> {
+    for key in lookup_candidates(host).iter().skip(1) {
+        let Some(hit) = iso.memory.borrow_mut().get(key, now, &iso.ttls) else {
+            continue;
+        };
+        let usable = matches!(&hit.value, Some(Ok(c)) if c.exclusive && c.covers(host));
+        if !usable {
+            continue;
+        }
+        let value = hit.value?;
+        match hit.freshness {
+            Freshness::Fresh => return Some((value, Tier::Memory)),
+            Freshness::Revalidate => {
+                if hit.start_refresh {
+                    spawn_refresh(iso, env, ctx, key);
+                }
+                return Some((value, Tier::MemoryStale));
+            }
+            Freshness::StaleIfError | Freshness::Expired => {}
+        }
+    }
+    None
+}
+
+fn finish(
+    value: Option<Compiled>,
+    tier: Tier,
+    host: &str,
+) -> Result<(Rc<HostConfig>, Tier), ProxyError> {
     match value {
         None => Err(ProxyError::UnknownHost),
+        // A record is only ever used for a host its domain covers.
+        Some(Ok(c)) if !c.covers(host) => Err(ProxyError::UnknownHost),
         Some(Ok(c)) => Ok((c, tier)),
         Some(Err(e)) => Err(ProxyError::HostConfigInvalid(e.to_string())),
     }
@@ -197,11 +240,29 @@ fn store(
     iso: &Rc<Isolate>,
     env: &Env,
     host: &str,
-    record: Option<HostRecord>,
+    (record, generation): (Option<HostRecord>, u64),
     now: u64,
 ) -> (Option<Compiled>, Option<CacheWrite>) {
     let value = record.as_ref().map(|r| compile(iso, env, r));
+    if iso.purge_generation.get() != generation {
+        // A purge ran while this read was in flight: answer with it, cache nothing.
+        return (value, None);
+    }
+    if let Some(wild) = record
+        .as_ref()
+        .filter(|r| r.exclusive)
+        .map(|r| r.domain.clone())
+    {
+        // One entry for the whole wildcard; no per-host memory slot or Cache API
+        // entry, so a flood of random subdomains cannot evict other hosts.
+        iso.memory.borrow_mut().put(&wild, value.clone(), now);
+        return (value, None);
+    }
     iso.memory.borrow_mut().put(host, value.clone(), now);
+    if host.starts_with('*') {
+        // A wildcard refreshed as a whole has no Cache API key of its own.
+        return (value, None);
+    }
     let entry = StoredEntry {
         stored_at_ms: now,
         record,
@@ -215,7 +276,11 @@ fn store(
     }
     Counters::bump(&iso.counters.cache_api_writes);
     let key = cache_key(host);
+    let iso2 = iso.clone();
     let write = async move {
+        if iso2.purge_generation.get() != generation {
+            return;
+        }
         let Ok(mut res) = worker::Response::ok(body) else {
             return;
         };
@@ -239,15 +304,17 @@ async fn read_cache(cache: &Cache, host: &str) -> Option<StoredEntry> {
 }
 
 /// One source read per host at a time; concurrent misses await the same read.
+/// Also returns the purge generation the read started under.
 async fn load_shared(
     iso: &Rc<Isolate>,
     env: &Env,
     host: &str,
-) -> Result<Option<HostRecord>, ProxyError> {
+) -> Result<(Option<HostRecord>, u64), ProxyError> {
     let existing = iso.inflight.borrow().get(host).cloned();
-    let promise = match existing {
+    let (promise, generation) = match existing {
         Some(p) => p,
         None => {
+            let generation = iso.purge_generation.get();
             Counters::bump(&iso.counters.source_reads);
             let env = env.clone();
             let h = host.to_string();
@@ -264,18 +331,25 @@ async fn load_shared(
             });
             iso.inflight
                 .borrow_mut()
-                .insert(host.to_string(), p.clone());
-            p
+                .insert(host.to_string(), (p.clone(), generation));
+            (p, generation)
         }
     };
     let timeout = Delay::from(Duration::from_millis(iso.ttls.resolve_timeout_ms));
     let outcome = select(JsFuture::from(promise), timeout).await;
-    // Whoever finishes first clears the slot; a later miss starts a new read.
-    iso.inflight.borrow_mut().remove(host);
+    // Whoever finishes first clears the slot (if it is still this read's: a purge
+    // may have replaced it); a later miss starts a new read.
+    {
+        let mut inflight = iso.inflight.borrow_mut();
+        if inflight.get(host).is_some_and(|(_, g)| *g == generation) {
+            inflight.remove(host);
+        }
+    }
     match outcome {
         Either::Left((Ok(v), _)) => {
             let text = v.as_string().unwrap_or_default();
             serde_json::from_str(&text)
+                .map(|r| (r, generation))
                 .map_err(|e| ProxyError::ResolveFailed(format!("host record: {e}")))
         }
         Either::Left((Err(e), _)) => {
@@ -346,6 +420,10 @@ fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {
 /// names) and of every host this isolate holds for the tenant, and drops this
 /// isolate's memory entries for the tenant plus every negative and invalid entry.
 pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
+    iso.purge_generation
+        .set(iso.purge_generation.get().saturating_add(1));
+    // Reads in flight may return what this purge removes: later misses start anew.
+    iso.inflight.borrow_mut().clear();
     // Concrete hosts this isolate resolved for the tenant (e.g. a.example.com through
     // `*.example.com`) have Cache API entries no domain row names: purge those too.
     let mut keys: Vec<String> = iso
@@ -357,6 +435,7 @@ pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
         Some(Ok(c)) => c.tenant_id == tenant_id || hosts.iter().any(|x| x == h),
     });
     // Wildcard domains have no exact cache key of their own.
+    keys.retain(|h| !h.starts_with('*'));
     keys.extend(hosts.iter().filter(|h| !h.starts_with("*.")).cloned());
     keys.sort();
     keys.dedup();

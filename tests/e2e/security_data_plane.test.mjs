@@ -431,3 +431,43 @@ describe("header hygiene", () => {
     assert.equal(seen.headers.expect, undefined, "Expect is not forwarded");
   });
 });
+
+// ---------------------------------------------------------------------------
+describe("caches", () => {
+  const h = useHarness({ bindings: authVars() });
+
+  test("random subdomains under a wildcard share one source read and one compile", async () => {
+    const tenant = uniq("tw");
+    await h.addTenant(tenant);
+    const suffix = `${uniq("w")}.test`;
+    const domain_id = await h.addDomain({ tenant_id: tenant, domain: `*.${suffix}` });
+    await h.addRoute({ tenant_id: tenant, custom_domain_id: domain_id, handlers: [{ type: "static", options: { body: "wild" } }] });
+    const first = await h.fetch("/", { host: `first.${suffix}` });
+    assert.equal(await first.text(), "wild");
+    const before = parseStats(first);
+    for (let i = 0; i < 25; i++) {
+      const res = await h.fetch("/", { host: `${crypto.randomUUID().slice(0, 8)}.${suffix}` });
+      assert.equal(await res.text(), "wild");
+      assert.equal(res.headers.get("x-portico-host-cache"), "memory", "served from the one wildcard entry");
+    }
+    const last = await h.fetch("/", { host: `last.a.b.${suffix}` });
+    await last.text();
+    const after = parseStats(last);
+    assert.equal(after.source_reads, before.source_reads, "no source read per subdomain");
+    assert.equal(after.route_compiles, before.route_compiles, "no compile per subdomain");
+    assert.equal(after.cache_api_writes, before.cache_api_writes, "no Cache API entry per subdomain");
+  });
+
+  test("a more specific domain under the wildcard is honoured: no shared entry then", async () => {
+    const tenant = uniq("tx");
+    await h.addTenant(tenant);
+    const suffix = `${uniq("x")}.test`;
+    const wild = await h.addDomain({ tenant_id: tenant, domain: `*.${suffix}` });
+    const api = await h.addDomain({ tenant_id: tenant, domain: `api.${suffix}` });
+    await h.addRoute({ tenant_id: tenant, custom_domain_id: wild, handlers: [{ type: "static", options: { body: "wild" } }] });
+    await h.addRoute({ tenant_id: tenant, custom_domain_id: api, handlers: [{ type: "static", options: { body: "api" } }] });
+    assert.equal(await (await h.fetch("/", { host: `www.${suffix}` })).text(), "wild");
+    assert.equal(await (await h.fetch("/", { host: `api.${suffix}` })).text(), "api", "the exact domain wins, not the cached wildcard");
+    assert.equal(await (await h.fetch("/", { host: `v2.api.${suffix}` })).text(), "wild");
+  });
+});
