@@ -83,7 +83,12 @@ pub(crate) async fn load_host(
         match reply.status {
             200 => {
                 return serde_json::from_str(&reply.body)
-                    .map(Some)
+                    .map(|mut r: HostRecord| {
+                        // Wildcards are looked up per host here: the control plane
+                        // answers for concrete hosts only.
+                        r.exclusive = false;
+                        Some(r)
+                    })
                     .map_err(|e| format!("control plane host record: {e}"))
             }
             404 => return Ok(None),

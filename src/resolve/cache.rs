@@ -28,9 +28,14 @@ pub fn classify(age_ms: u64, negative: bool, ttls: &CacheTtls) -> Freshness {
     }
     if age_ms < ttls.fresh_ms {
         Freshness::Fresh
-    } else if age_ms < ttls.fresh_ms + ttls.swr_ms {
+    } else if age_ms < ttls.fresh_ms.saturating_add(ttls.swr_ms) {
         Freshness::Revalidate
-    } else if age_ms < ttls.fresh_ms + ttls.swr_ms + ttls.stale_if_error_ms {
+    } else if age_ms
+        < ttls
+            .fresh_ms
+            .saturating_add(ttls.swr_ms)
+            .saturating_add(ttls.stale_if_error_ms)
+    {
         Freshness::StaleIfError
     } else {
         Freshness::Expired
@@ -84,7 +89,7 @@ impl<V: Clone> MemoryCache<V> {
 
     /// Looks a host up. Expired entries are dropped and reported as a miss.
     pub fn get(&mut self, host: &str, now_ms: u64, ttls: &CacheTtls) -> Option<MemoryHit<V>> {
-        self.tick += 1;
+        self.tick = self.tick.saturating_add(1);
         let tick = self.tick;
         let slot = self.slots.get_mut(host)?;
         let freshness = classify(
@@ -139,7 +144,7 @@ impl<V: Clone> MemoryCache<V> {
     /// Stores a value produced at `stored_at_ms` and confirmed current at `now_ms`
     /// (e.g. just read from the colo tier).
     pub fn put_checked(&mut self, host: &str, value: Option<V>, stored_at_ms: u64, now_ms: u64) {
-        self.tick += 1;
+        self.tick = self.tick.saturating_add(1);
         if !self.slots.contains_key(host) && self.slots.len() >= self.max {
             self.evict_one();
         }

@@ -130,10 +130,13 @@ impl CachedToken {
             .get("expires_in")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(300);
-        let life = (expires_in * 1000).saturating_sub(RENEW_EARLY_MS).max(1000);
+        let life = expires_in
+            .saturating_mul(1000)
+            .saturating_sub(RENEW_EARLY_MS)
+            .max(1000);
         Ok(Self {
             token: token.to_string(),
-            use_until_ms: now_ms + life,
+            use_until_ms: now_ms.saturating_add(life),
         })
     }
 

@@ -86,7 +86,9 @@ impl CacheTtls {
         if negative {
             self.negative_ms
         } else {
-            self.fresh_ms + self.swr_ms + self.stale_if_error_ms
+            self.fresh_ms
+                .saturating_add(self.swr_ms)
+                .saturating_add(self.stale_if_error_ms)
         }
     }
 }
