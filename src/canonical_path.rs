@@ -9,6 +9,7 @@
 //! - `;params` of a segment are ignored for matching and passed upstream unchanged;
 //! - the upstream path is the decoded segments re-encoded in one spelling.
 
+use crate::percent::hex;
 use std::borrow::Cow;
 
 /// Longest request path accepted (bytes as sent).
@@ -89,15 +90,6 @@ fn is_plain(path: &str) -> bool {
         }
     }
     true
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// One segment as sent: its name decoded, its `;params` raw.

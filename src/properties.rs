@@ -6,6 +6,7 @@
 
 use crate::api::bodies::{route_fields, validate_route};
 use crate::api::route_policy::RoutePolicy;
+use crate::chain::compile::BUILT_IN_TYPES;
 use crate::chain::cookies::{confine_domain, RewriteCookies};
 use crate::chain::location::{split_origin, RewriteLocation};
 use crate::chain::testing::cx;
@@ -78,26 +79,10 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
-const HANDLER_TYPES: [&str; 13] = [
-    "cors",
-    "basic_auth",
-    "headers",
-    "cache",
-    "forwarded_headers",
-    "rewrite_cookies",
-    "rewrite_location",
-    "http",
-    "service_binding",
-    "dispatch_namespace",
-    "redirect",
-    "static",
-    "jwt",
-];
-
 /// Route-shaped JSON: real handler types and field names with arbitrary values.
 fn route_json() -> impl Strategy<Value = Value> {
     let handler = (
-        proptest::sample::select(HANDLER_TYPES.to_vec()),
+        proptest::sample::select(BUILT_IN_TYPES.to_vec()),
         json_value(),
     )
         .prop_map(|(t, o)| json!({ "type": t, "options": o }));

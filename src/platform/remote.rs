@@ -89,7 +89,7 @@ pub(crate) async fn load_host(
                         r.exclusive = false;
                         Some(r)
                     })
-                    .map_err(|e| format!("control plane host record: {e}"))
+                    .map_err(|e| format!("control plane host record: {e}"));
             }
             404 => return Ok(None),
             401 if !renewed && s.token_url.is_some() => {

@@ -1,5 +1,7 @@
 use super::*;
-use crate::config::route::compile_route;
+use crate::config::route::{compile_route, Route};
+use crate::routing::limits::RouteLimits;
+use crate::routing::table::TableRoute;
 use serde_json::json;
 
 struct Env;
@@ -12,15 +14,13 @@ impl Bindings for Env {
     }
 }
 
+fn compile(route: &serde_json::Value, d: &mut Diagnostics) -> Option<TableRoute<Route>> {
+    compile_route(route, "", Some(&Env), &RouteLimits::default(), d)
+}
+
 fn errors(route: serde_json::Value) -> Vec<String> {
     let mut d = Diagnostics::new();
-    let r = compile_route(
-        &route,
-        "",
-        Some(&Env),
-        &crate::routing::limits::RouteLimits::default(),
-        &mut d,
-    );
+    let r = compile(&route, &mut d);
     let errs: Vec<String> = d.into_errors().0.into_iter().map(|e| e.path).collect();
     assert_eq!(
         r.is_some(),
@@ -32,13 +32,7 @@ fn errors(route: serde_json::Value) -> Vec<String> {
 
 fn ok(route: serde_json::Value) -> Chain {
     let mut d = Diagnostics::new();
-    let r = compile_route(
-        &route,
-        "",
-        Some(&Env),
-        &crate::routing::limits::RouteLimits::default(),
-        &mut d,
-    );
+    let r = compile(&route, &mut d);
     assert!(
         d.is_empty(),
         "unexpected errors for {route}: {:?}",
