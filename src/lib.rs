@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_limit;
 pub mod chain;
 pub mod config;
 pub mod error;

@@ -115,9 +115,19 @@ impl ApiSettings {
                 Some(_) => default,
             }
         };
+        let ttl_s = secs("PORTICO_AUTH_JWKS_TTL_SECONDS", 600, 1);
         s.jwks = JwksPolicy {
-            ttl_ms: secs("PORTICO_AUTH_JWKS_TTL_SECONDS", 600, 1) * 1000,
-            min_refetch_ms: secs("PORTICO_AUTH_JWKS_MIN_REFETCH_SECONDS", 60, 1) * 1000,
+            ttl_ms: ttl_s.saturating_mul(1000),
+            min_refetch_ms: secs("PORTICO_AUTH_JWKS_MIN_REFETCH_SECONDS", 60, 1)
+                .saturating_mul(1000),
+            // A stale set (kept while refetches fail) is trusted this much longer.
+            max_stale_ms: secs(
+                "PORTICO_AUTH_JWKS_MAX_STALE_SECONDS",
+                ttl_s.saturating_mul(3),
+                0,
+            )
+            .saturating_mul(1000),
+            ..JwksPolicy::default()
         };
         if !s.hosts.is_empty() && s.keys.keys.is_empty() && s.jwks_url.is_none() {
             s.errors.push("CONTROL_PLANE_HOSTS is set but no keys are configured (PORTICO_AUTH_KEYS or PORTICO_AUTH_JWKS_URL): every API call will be refused".into());
@@ -158,5 +168,36 @@ mod tests {
             _ => None,
         });
         assert_eq!(dev.keys.keys.len(), 1);
+    }
+
+    fn with(pairs: &'static [(&'static str, &'static str)]) -> ApiSettings {
+        ApiSettings::from_vars(|n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn jwks_policy_vars() {
+        let d = with(&[]);
+        assert_eq!(d.jwks.ttl_ms, 600_000);
+        assert_eq!(d.jwks.max_stale_ms, 1_800_000, "3 x TTL by default");
+        let s = with(&[
+            ("PORTICO_AUTH_JWKS_TTL_SECONDS", "10"),
+            ("PORTICO_AUTH_JWKS_MIN_REFETCH_SECONDS", "2"),
+            ("PORTICO_AUTH_JWKS_MAX_STALE_SECONDS", "0"),
+        ]);
+        assert_eq!(
+            (s.jwks.ttl_ms, s.jwks.min_refetch_ms, s.jwks.max_stale_ms),
+            (10_000, 2_000, 0)
+        );
+        let huge = with(&[("PORTICO_AUTH_JWKS_TTL_SECONDS", "18446744073709551615")]);
+        assert_eq!(
+            huge.jwks.ttl_ms,
+            u64::MAX,
+            "saturates instead of overflowing"
+        );
     }
 }

@@ -89,7 +89,7 @@ async fn serve(
         r.headers = HeaderList::new().with("content-type", "application/json");
         return Ok(r);
     }
-    let claims = authenticate(iso, env, req).await?;
+    let claims = authenticate(iso, req).await?;
     let path_tenant = m
         .params
         .iter()
@@ -116,7 +116,6 @@ async fn serve(
 /// Verifies the bearer token against inline keys and the JWKS (if configured).
 async fn authenticate(
     iso: &Rc<Isolate>,
-    env: &Env,
     req: &web_sys::Request,
 ) -> Result<VerifiedClaims, Problem> {
     let header = req
@@ -135,7 +134,7 @@ async fn authenticate(
     let now_s = (js_sys::Date::now() / 1000.0) as i64;
     let mut keys: KeySet = (*iso.api.keys).clone();
     if let Some(url) = &iso.api.jwks_url {
-        match keys_for(iso, env, url, token_kid(token).as_deref()).await {
+        match keys_for(iso, url, token_kid(token).as_deref()).await {
             Ok(fetched) => keys.keys.extend(fetched.keys.iter().cloned()),
             Err(e) => worker::console_error!("portico: control-plane JWKS unavailable: {e}"),
         }

@@ -3,7 +3,7 @@
 
 use super::env::{var, EnvBindings};
 use crate::api::settings::ApiSettings;
-use crate::auth::jwks_cache::JwksEntry;
+use crate::auth::jwks_cache::JwksCache;
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
 use crate::host_config::HostConfig;
@@ -69,9 +69,10 @@ pub(crate) struct Isolate {
     pub(crate) counters: Counters,
     /// Management API settings (also the JWKS policy for `jwt` routes).
     pub(crate) api: ApiSettings,
-    /// Fetched JWKS by URL.
-    pub(crate) jwks: RefCell<HashMap<String, JwksEntry>>,
-    /// JWKS fetches in flight, shared by concurrent requests (body text).
+    /// Fetched JWKS by URL (bounded; see `crate::auth::jwks_cache`).
+    pub(crate) jwks: RefCell<JwksCache>,
+    /// JWKS fetches in flight, shared by concurrent requests (each records its
+    /// outcome in `jwks`).
     pub(crate) jwks_inflight: RefCell<HashMap<String, js_sys::Promise>>,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
@@ -120,8 +121,8 @@ impl Isolate {
             worker::console_error!("portico: {e}");
         }
         Self {
+            jwks: RefCell::new(JwksCache::new(api.jwks, api.jwks_url.clone())),
             api,
-            jwks: RefCell::new(HashMap::new()),
             jwks_inflight: RefCell::new(HashMap::new()),
             remote_token: RefCell::new(None),
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
