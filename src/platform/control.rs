@@ -2,6 +2,7 @@
 //! validation → one D1 batch (with its audit row) → cache purge → JSON response.
 //! Every decision is made by the pure code in `crate::api` and `crate::auth`.
 
+use super::body::{discard, read_capped, ReadError};
 use super::env::EnvBindings;
 use super::isolate::Isolate;
 use super::jwks::keys_for;
@@ -14,15 +15,15 @@ use crate::api::router::{route, Matched, Op, RouteError};
 use crate::api::time::{iso8601, new_id};
 use crate::api::{openapi, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
+use crate::body_limit::check_declared;
 use crate::host::normalize_host;
 use crate::message::{HeaderList, SimpleResponse};
 use crate::percent::query_first;
 use serde_json::{json, Value};
 use std::rc::Rc;
-use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
-/// Largest accepted request body.
+/// Largest accepted request body, enforced while it streams.
 const MAX_BODY: usize = 256 * 1024;
 
 /// One API request, as the handlers need it.
@@ -158,24 +159,21 @@ async fn read_json(req: &web_sys::Request) -> Result<Value, Problem> {
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(Problem::unsupported_media_type());
     }
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+    // Refuse a declared oversize body unread; otherwise read the stream (chunked
+    // bodies too) chunk by chunk and cut it off at the cap.
+    let declared = req.headers().get("content-length").ok().flatten();
+    if check_declared(declared.as_deref(), MAX_BODY).is_err() {
+        discard(req.body());
         return Err(Problem::too_large(MAX_BODY));
     }
-    let text = match req.text() {
-        Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()),
-        Err(_) => None,
-    }
-    .ok_or_else(|| Problem::invalid_json("the body could not be read"))?;
-    if text.len() > MAX_BODY {
-        return Err(Problem::too_large(MAX_BODY));
-    }
-    let v: Value = serde_json::from_str(&text)
+    let bytes = match req.body() {
+        Some(stream) => read_capped(&stream, MAX_BODY).await.map_err(|e| match e {
+            ReadError::TooLarge(_) => Problem::too_large(MAX_BODY),
+            ReadError::Stream(_) => Problem::invalid_json("the body could not be read"),
+        })?,
+        None => Vec::new(),
+    };
+    let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Problem::invalid_json(format!("the body is not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(Problem::invalid_json("the body must be a JSON object"));
