@@ -69,8 +69,9 @@ pub struct TenantCreate {
     pub name: String,
 }
 
-/// Validates `{ id?, name }`.
-pub fn tenant_create(v: &Value) -> Result<TenantCreate, Vec<ConfigError>> {
+/// Validates `{ id?, name }`. Ids in `reserved` (the control-plane tenant and ids
+/// the deployment keeps for itself) are refused with path `id`.
+pub fn tenant_create(v: &Value, reserved: &[String]) -> Result<TenantCreate, Vec<ConfigError>> {
     let obj = object(v)?;
     let mut diags = Diagnostics::new();
     refuse_read_only(obj, &["id"], &mut diags);
@@ -80,6 +81,8 @@ pub fn tenant_create(v: &Value) -> Result<TenantCreate, Vec<ConfigError>> {
     if let Some(id) = &id {
         if !valid_tenant_id(id) {
             diags.error("id", "must match ^[a-z0-9][a-z0-9_-]{0,62}$");
+        } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(id)) {
+            diags.error("id", "is reserved");
         }
     }
     let name = name_field(&mut f, true, &mut diags);
@@ -295,8 +298,22 @@ mod tests {
 
     #[test]
     fn tenants() {
+        let reserved = vec!["api".to_string(), "control_plane".to_string()];
         assert_eq!(
-            tenant_create(&json!({"id":"acme","name":"Acme"})),
+            paths(
+                tenant_create(&json!({"id":"control_plane","name":"x"}), &reserved)
+                    .expect_err("reserved")
+            ),
+            ["id"]
+        );
+        assert_eq!(
+            paths(tenant_create(&json!({"id":"api"}), &reserved).expect_err("reserved")),
+            ["id", "name"],
+            "every problem at once"
+        );
+        assert!(tenant_create(&json!({"id":"api2","name":"x"}), &reserved).is_ok());
+        assert_eq!(
+            tenant_create(&json!({"id":"acme","name":"Acme"}), &[]),
             Ok(TenantCreate {
                 id: Some("acme".into()),
                 name: "Acme".into()
@@ -304,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             paths(
-                tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"}))
+                tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"}), &[])
                     .expect_err("invalid")
             ),
             ["created_at", "id", "name", "color"]
@@ -313,7 +330,7 @@ mod tests {
             paths(tenant_patch(&json!({"name":""})).expect_err("invalid")),
             ["name"]
         );
-        assert!(tenant_create(&json!([1])).is_err());
+        assert!(tenant_create(&json!([1]), &[]).is_err());
     }
 
     #[test]

@@ -11,6 +11,11 @@ use std::rc::Rc;
 /// Default id of the control-plane tenant.
 pub const DEFAULT_CP_TENANT: &str = "control_plane";
 
+/// Tenant ids reserved when `PORTICO_RESERVED_TENANT_IDS` is unset: names that look
+/// like the platform's own and would mislead in URLs, logs and script names.
+pub const DEFAULT_RESERVED_TENANT_IDS: [&str; 6] =
+    ["api", "admin", "system", "portico", "www", "root"];
+
 /// Everything the management API needs from configuration.
 #[derive(Debug, Clone, Default)]
 pub struct ApiSettings {
@@ -28,6 +33,8 @@ pub struct ApiSettings {
     pub jwks: JwksPolicy,
     /// Problems found in the settings (logged; auth fails closed).
     pub errors: Vec<String>,
+    /// Tenant ids that cannot be created (always includes `cp_tenant_id`).
+    pub reserved_tenant_ids: Vec<String>,
 }
 
 impl ApiSettings {
@@ -129,10 +136,31 @@ impl ApiSettings {
             .saturating_mul(1000),
             ..JwksPolicy::default()
         };
+        s.reserved_tenant_ids = match get("PORTICO_RESERVED_TENANT_IDS") {
+            Some(list) => list
+                .split(',')
+                .map(|x| x.trim().to_ascii_lowercase())
+                .filter(|x| !x.is_empty())
+                .collect(),
+            None => DEFAULT_RESERVED_TENANT_IDS
+                .iter()
+                .map(|x| x.to_string())
+                .collect(),
+        };
+        if !s.reserved_tenant_ids.contains(&s.cp_tenant_id) {
+            s.reserved_tenant_ids.push(s.cp_tenant_id.clone());
+        }
         if !s.hosts.is_empty() && s.keys.keys.is_empty() && s.jwks_url.is_none() {
             s.errors.push("CONTROL_PLANE_HOSTS is set but no keys are configured (PORTICO_AUTH_KEYS or PORTICO_AUTH_JWKS_URL): every API call will be refused".into());
         }
         s
+    }
+
+    /// Whether `id` may not be used for a new tenant.
+    pub fn is_reserved_tenant_id(&self, id: &str) -> bool {
+        self.reserved_tenant_ids
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(id))
     }
 
     /// Whether `host` (normalised) serves the management API.
@@ -177,6 +205,33 @@ mod tests {
                 .find(|(k, _)| *k == n)
                 .map(|(_, v)| v.to_string())
         })
+    }
+
+    #[test]
+    fn reserved_tenant_ids() {
+        let d = with(&[]);
+        for id in [
+            "api",
+            "admin",
+            "system",
+            "portico",
+            "www",
+            "root",
+            "control_plane",
+            "API",
+        ] {
+            assert!(d.is_reserved_tenant_id(id), "{id}");
+        }
+        assert!(!d.is_reserved_tenant_id("acme"));
+        let own = with(&[
+            ("PORTICO_RESERVED_TENANT_IDS", " Billing, ,ops "),
+            ("CONTROL_PLANE_TENANT_ID", "cp"),
+        ]);
+        assert_eq!(own.reserved_tenant_ids, ["billing", "ops", "cp"]);
+        assert!(
+            !own.is_reserved_tenant_id("api"),
+            "the list replaces the defaults"
+        );
     }
 
     #[test]

@@ -241,7 +241,8 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
         )),
         Op::CreateTenant => {
             let body =
-                bodies::tenant_create(&read_json(c.req).await?).map_err(Problem::validation)?;
+                bodies::tenant_create(&read_json(c.req).await?, &c.iso.api.reserved_tenant_ids)
+                    .map_err(Problem::validation)?;
             let id = match body.id {
                 Some(id) => id,
                 None => new_id("t_").map_err(|_| Problem::internal())?,
