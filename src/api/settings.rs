@@ -33,8 +33,13 @@ pub struct ApiSettings {
     pub jwks: JwksPolicy,
     /// Problems found in the settings (logged; auth fails closed).
     pub errors: Vec<String>,
+    /// `PORTICO_DEV_MODE=true`: local development, where the API may run without
+    /// an issuer and audience.
+    pub dev_mode: bool,
     /// Tenant ids that cannot be created (always includes `cp_tenant_id`).
     pub reserved_tenant_ids: Vec<String>,
+    /// Why the API refuses to serve at all (503), when it does.
+    pub refusal: Option<String>,
 }
 
 impl ApiSettings {
@@ -136,6 +141,7 @@ impl ApiSettings {
             .saturating_mul(1000),
             ..JwksPolicy::default()
         };
+        s.dev_mode = get("PORTICO_DEV_MODE").as_deref() == Some("true");
         s.reserved_tenant_ids = match get("PORTICO_RESERVED_TENANT_IDS") {
             Some(list) => list
                 .split(',')
@@ -149,6 +155,23 @@ impl ApiSettings {
         };
         if !s.reserved_tenant_ids.contains(&s.cp_tenant_id) {
             s.reserved_tenant_ids.push(s.cp_tenant_id.clone());
+        }
+        if !s.hosts.is_empty() && !s.dev_mode {
+            let mut missing = Vec::new();
+            if s.policy.issuer.is_none() {
+                missing.push("PORTICO_AUTH_ISSUER");
+            }
+            if s.policy.audiences.is_empty() {
+                missing.push("PORTICO_AUTH_AUDIENCE");
+            }
+            if !missing.is_empty() {
+                let why = format!(
+                    "{} unset: the management API answers 503 to every request (set both, or PORTICO_DEV_MODE=true for local development)",
+                    missing.join(" and ")
+                );
+                s.errors.push(why.clone());
+                s.refusal = Some(why);
+            }
         }
         if !s.hosts.is_empty() && s.keys.keys.is_empty() && s.jwks_url.is_none() {
             s.errors.push("CONTROL_PLANE_HOSTS is set but no keys are configured (PORTICO_AUTH_KEYS or PORTICO_AUTH_JWKS_URL): every API call will be refused".into());
@@ -205,6 +228,50 @@ mod tests {
                 .find(|(k, _)| *k == n)
                 .map(|(_, v)| v.to_string())
         })
+    }
+
+    #[test]
+    fn api_refuses_to_serve_without_issuer_and_audience_unless_dev_mode() {
+        let none = with(&[("CONTROL_PLANE_HOSTS", "cp.test")]);
+        let why = none.refusal.as_deref().unwrap_or_default();
+        assert!(why.contains("PORTICO_AUTH_ISSUER") && why.contains("PORTICO_AUTH_AUDIENCE"));
+        let no_aud = with(&[
+            ("CONTROL_PLANE_HOSTS", "cp.test"),
+            ("PORTICO_AUTH_ISSUER", "iss"),
+        ]);
+        assert!(no_aud
+            .refusal
+            .as_deref()
+            .is_some_and(|w| w.contains("PORTICO_AUTH_AUDIENCE") && !w.contains("ISSUER")));
+        let blank = with(&[
+            ("CONTROL_PLANE_HOSTS", "cp.test"),
+            ("PORTICO_AUTH_ISSUER", "iss"),
+            ("PORTICO_AUTH_AUDIENCE", " , "),
+        ]);
+        assert!(
+            blank.refusal.is_some(),
+            "an audience list of blanks is unset"
+        );
+        let flag_off = with(&[
+            ("CONTROL_PLANE_HOSTS", "cp.test"),
+            ("PORTICO_DEV_MODE", "yes"),
+        ]);
+        assert!(
+            flag_off.refusal.is_some(),
+            "only \"true\" turns dev mode on"
+        );
+        let dev = with(&[
+            ("CONTROL_PLANE_HOSTS", "cp.test"),
+            ("PORTICO_DEV_MODE", "true"),
+        ]);
+        assert_eq!(dev.refusal, None);
+        let prod = with(&[
+            ("CONTROL_PLANE_HOSTS", "cp.test"),
+            ("PORTICO_AUTH_ISSUER", "iss"),
+            ("PORTICO_AUTH_AUDIENCE", "aud"),
+        ]);
+        assert_eq!(prod.refusal, None);
+        assert_eq!(with(&[]).refusal, None, "no API hosts: nothing to refuse");
     }
 
     #[test]

@@ -80,6 +80,12 @@ async fn serve(
     query: &str,
     rid: &str,
 ) -> Result<SimpleResponse, Problem> {
+    // Without an issuer and audience any token from the configured keys would do
+    // (e.g. one minted for another service): refuse everything instead.
+    if let Some(why) = &iso.api.refusal {
+        worker::console_error!("portico: management API refused: {why}");
+        return Err(Problem::not_configured());
+    }
     let method = req.method();
     let m = route(&method, sub_path).map_err(|e| match e {
         RouteError::NotFound => Problem::not_found("operation"),
