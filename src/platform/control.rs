@@ -358,17 +358,21 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
             c.require_tenant(&store).await?;
             let domain = query_first(c.query, "domain_id");
             let p = page(c.query)?;
-            Ok(json_response(
-                200,
-                &store.list_routes(c.tid(), domain.as_deref(), &p).await?,
-            ))
+            let mut list = store.list_routes(c.tid(), domain.as_deref(), &p).await?;
+            if let Some(Value::Array(items)) = list.get_mut("items") {
+                items.iter_mut().for_each(bodies::redact_route);
+            }
+            Ok(json_response(200, &list))
         }
         Op::CreateRoute | Op::UpdateRoute => write_route(c, &store).await,
         Op::GetRoute => {
             c.require_tenant(&store).await?;
             let r = store.get_route(c.tid(), c.m.param("rid")).await?;
-            r.map(|r| json_response(200, &r))
-                .ok_or_else(|| Problem::not_found("route"))
+            r.map(|mut r| {
+                bodies::redact_route(&mut r);
+                json_response(200, &r)
+            })
+            .ok_or_else(|| Problem::not_found("route"))
         }
         Op::DeleteRoute => {
             c.require_tenant(&store).await?;
@@ -419,7 +423,9 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
     let fields = bodies::route_fields(&read_json(c.req).await?).map_err(Problem::validation)?;
     if let Some(e) = existing.as_ref().filter(|_| fields.is_empty()) {
         // Nothing to change: no write, no audit row, no purge.
-        return Ok(json_response(200, e));
+        let mut shown = e.clone();
+        bodies::redact_route(&mut shown);
+        return Ok(json_response(200, &shown));
     }
     let base = existing.as_ref().map(stored_route);
     let bindings = EnvBindings(c.env);
@@ -463,9 +469,7 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
     };
     c.purge_tenant(store, &[]).await;
     let custom_domain_id = route.custom_domain_id.take();
-    Ok(json_response(
-        status,
-        &json!({
+    let mut shown = json!({
             "id": id,
             "tenant_id": c.tid(),
             "custom_domain_id": custom_domain_id,
@@ -474,6 +478,7 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
             "handlers": route.handlers,
             "created_at": created_at,
             "updated_at": at,
-        }),
-    ))
+    });
+    bodies::redact_route(&mut shown);
+    Ok(json_response(status, &shown))
 }
