@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_limit;
 pub mod canonical_path;
 pub mod chain;
 pub mod config;

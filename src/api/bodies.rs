@@ -70,8 +70,9 @@ pub struct TenantCreate {
     pub name: String,
 }
 
-/// Validates `{ id?, name }`.
-pub fn tenant_create(v: &Value) -> Result<TenantCreate, Vec<ConfigError>> {
+/// Validates `{ id?, name }`. Ids in `reserved` (the control-plane tenant and ids
+/// the deployment keeps for itself) are refused with path `id`.
+pub fn tenant_create(v: &Value, reserved: &[String]) -> Result<TenantCreate, Vec<ConfigError>> {
     let obj = object(v)?;
     let mut diags = Diagnostics::new();
     refuse_read_only(obj, &["id"], &mut diags);
@@ -81,6 +82,8 @@ pub fn tenant_create(v: &Value) -> Result<TenantCreate, Vec<ConfigError>> {
     if let Some(id) = &id {
         if !valid_tenant_id(id) {
             diags.error("id", "must match ^[a-z0-9][a-z0-9_-]{0,62}$");
+        } else if reserved.iter().any(|r| r.eq_ignore_ascii_case(id)) {
+            diags.error("id", "is reserved");
         }
     }
     let name = name_field(&mut f, true, &mut diags);
@@ -256,7 +259,14 @@ pub fn validate_route(
         .match_
         .or_else(|| base.map(|b| b.match_.clone()))
         .unwrap_or_else(|| json!({"path": "/*"}));
-    let handlers = patch.handlers.or_else(|| base.map(|b| b.handlers.clone()));
+    let handlers = match (patch.handlers, base) {
+        (Some(mut given), Some(b)) => {
+            keep_stored_secrets(&mut given, &b.handlers);
+            Some(given)
+        }
+        (Some(given), None) => Some(given),
+        (None, b) => b.map(|b| b.handlers.clone()),
+    };
     if base.is_none() && handlers.is_none() {
         diags.error("handlers", "is required");
         return Err(diags.into_errors().0);
@@ -283,8 +293,6 @@ pub fn validate_route(
     })
 }
 
-/// Replaces credentials in a validated handler list by their stored form (see
-/// [`crate::chain::basic_auth::seal_options`]).
 /// Refuses a route whose stored JSON would exceed `max` bytes, naming the larger
 /// of `match` and `handlers`.
 fn check_route_size(match_: &Value, handlers: &Value, max: usize, diags: &mut Diagnostics) {
@@ -300,12 +308,52 @@ fn check_route_size(match_: &Value, handlers: &Value, max: usize, diags: &mut Di
     }
 }
 
+/// Replaces credentials in a validated handler list by their stored form (see
+/// [`crate::chain::basic_auth::seal_options`]).
 fn seal_secrets(handlers: &mut Value) {
     let Value::Array(list) = handlers else { return };
     for h in list {
         if h.get("type").and_then(Value::as_str) == Some("basic_auth") {
             if let Some(Value::Object(opts)) = h.get_mut("options") {
                 crate::chain::basic_auth::seal_options(opts);
+            }
+        }
+    }
+}
+
+/// For each `basic_auth` handler given without a credential, takes the stored
+/// digest of the handler at the same position (same type and username), so a
+/// client can write back a route as it read it (see
+/// [`crate::chain::basic_auth::keep_stored_secret`]).
+fn keep_stored_secrets(given: &mut Value, stored: &Value) {
+    let (Value::Array(list), Value::Array(old)) = (given, stored) else {
+        return;
+    };
+    for (h, o) in list.iter_mut().zip(old) {
+        let both_basic = [&*h, o]
+            .iter()
+            .all(|x| x.get("type").and_then(Value::as_str) == Some("basic_auth"));
+        if !both_basic {
+            continue;
+        }
+        if let (Some(Value::Object(new_opts)), Some(Value::Object(old_opts))) =
+            (h.get_mut("options"), o.get("options"))
+        {
+            crate::chain::basic_auth::keep_stored_secret(new_opts, old_opts);
+        }
+    }
+}
+
+/// A stored route (or host record route) as the API shows it: write-only
+/// credentials removed.
+pub fn redact_route(route: &mut Value) {
+    let Some(Value::Array(list)) = route.get_mut("handlers") else {
+        return;
+    };
+    for h in list {
+        if h.get("type").and_then(Value::as_str) == Some("basic_auth") {
+            if let Some(Value::Object(opts)) = h.get_mut("options") {
+                crate::chain::basic_auth::redact_options(opts);
             }
         }
     }
@@ -321,8 +369,22 @@ mod tests {
 
     #[test]
     fn tenants() {
+        let reserved = vec!["api".to_string(), "control_plane".to_string()];
         assert_eq!(
-            tenant_create(&json!({"id":"acme","name":"Acme"})),
+            paths(
+                tenant_create(&json!({"id":"control_plane","name":"x"}), &reserved)
+                    .expect_err("reserved")
+            ),
+            ["id"]
+        );
+        assert_eq!(
+            paths(tenant_create(&json!({"id":"api"}), &reserved).expect_err("reserved")),
+            ["id", "name"],
+            "every problem at once"
+        );
+        assert!(tenant_create(&json!({"id":"api2","name":"x"}), &reserved).is_ok());
+        assert_eq!(
+            tenant_create(&json!({"id":"acme","name":"Acme"}), &[]),
             Ok(TenantCreate {
                 id: Some("acme".into()),
                 name: "Acme".into()
@@ -330,7 +392,7 @@ mod tests {
         );
         assert_eq!(
             paths(
-                tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"}))
+                tenant_create(&json!({"id":"Bad Id","color":1,"created_at":"x"}), &[])
                     .expect_err("invalid")
             ),
             ["created_at", "id", "name", "color"]
@@ -339,7 +401,7 @@ mod tests {
             paths(tenant_patch(&json!({"name":""})).expect_err("invalid")),
             ["name"]
         );
-        assert!(tenant_create(&json!([1])).is_err());
+        assert!(tenant_create(&json!([1]), &[]).is_err());
     }
 
     #[test]
@@ -424,6 +486,32 @@ mod tests {
         assert_eq!(
             sealed.handlers[0]["options"],
             json!({"username":"u","password_sha256":"30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"})
+        );
+        // Responses never show it; writing back what was shown keeps it.
+        let mut shown = json!({"handlers": sealed.handlers.clone()});
+        redact_route(&mut shown);
+        assert_eq!(shown["handlers"][0]["options"], json!({"username":"u"}));
+        let back = route_fields(&json!({"priority": 7, "handlers": shown["handlers"].clone()}))
+            .expect("fields");
+        let kept = validate_route(Some(&sealed), back, None, &RoutePolicy::default(), false)
+            .expect("valid");
+        assert_eq!(kept.handlers, sealed.handlers);
+        // A PATCH that does not mention handlers keeps them as stored.
+        let prio = route_fields(&json!({"priority": 8})).expect("fields");
+        assert_eq!(
+            validate_route(Some(&sealed), prio, None, &RoutePolicy::default(), false)
+                .expect("valid")
+                .handlers,
+            sealed.handlers
+        );
+        // A new username needs a new credential.
+        let renamed = route_fields(&json!({"handlers": [{"type":"basic_auth","options":{"username":"v"}}, {"type":"static"}]})).expect("fields");
+        assert_eq!(
+            paths(
+                validate_route(Some(&sealed), renamed, None, &RoutePolicy::default(), false)
+                    .expect_err("no credential")
+            ),
+            ["handlers[0].options.password"]
         );
         let p = route_fields(&json!({"handlers": []})).expect("fields");
         assert_eq!(

@@ -151,6 +151,15 @@ impl Problem {
         )
     }
 
+    /// 503 while the API is not safely configured (the reason is logged, not sent).
+    pub fn not_configured() -> Self {
+        Self::new(
+            503,
+            "not_configured",
+            "the management API is not configured on this deployment",
+        )
+    }
+
     fn title(&self) -> &'static str {
         match self.code {
             "validation_failed" => "Validation failed",
@@ -163,7 +172,7 @@ impl Problem {
             "conflict" => "Conflict",
             "payload_too_large" => "Payload too large",
             "unsupported_media_type" => "Unsupported media type",
-            "unavailable" => "Service unavailable",
+            "unavailable" | "not_configured" => "Service unavailable",
             _ => "Internal error",
         }
     }

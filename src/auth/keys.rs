@@ -115,15 +115,42 @@ impl KeySet {
     }
 
     /// Parses a fetched JWKS leniently: keys Portico cannot use (encryption keys,
-    /// other curves) are skipped, as every JWKS consumer does.
-    pub fn from_fetched(body: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(body).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+    /// other curves) are skipped, as every JWKS consumer does. A set listing more
+    /// than `max_keys` entries is refused whole: every key costs parsing and, for
+    /// tokens without a `kid`, a signature check, and the URL may be a tenant's.
+    pub fn from_fetched(body: &[u8], max_keys: usize) -> Result<Self, FetchedJwksError> {
+        let v: Value = serde_json::from_slice(body).map_err(|_| FetchedJwksError::NotJson)?;
         let Some(Value::Array(items)) = v.get("keys") else {
-            return Err("JWKS has no \"keys\" list".into());
+            return Err(FetchedJwksError::NoKeyList);
         };
+        if items.len() > max_keys {
+            return Err(FetchedJwksError::TooManyKeys {
+                count: items.len(),
+                limit: max_keys,
+            });
+        }
         let keys = items.iter().filter_map(|k| parse_jwk(k).ok()).collect();
         Ok(Self { keys })
     }
+}
+
+/// Why a fetched JWKS body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchedJwksError {
+    /// Not JSON (or not UTF-8).
+    #[error("the JWKS is not JSON")]
+    NotJson,
+    /// JSON without a `keys` list.
+    #[error("the JWKS has no \"keys\" list")]
+    NoKeyList,
+    /// More entries than allowed.
+    #[error("the JWKS lists {count} keys, more than {limit}")]
+    TooManyKeys {
+        /// Entries listed.
+        count: usize,
+        /// The cap.
+        limit: usize,
+    },
 }
 
 fn expected_alg(jwk: &JsonWebKey<'_>) -> Result<Alg, String> {
@@ -256,10 +283,44 @@ mod tests {
     #[test]
     fn fetched_sets_skip_unusable_keys() {
         let body = json!({"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"OKP","crv":"Ed25519","x":ED_X,"kid":"b"}]}).to_string();
-        let ks = KeySet::from_fetched(&body).expect("parses");
+        let ks = KeySet::from_fetched(body.as_bytes(), 32).expect("parses");
         assert_eq!(ks.keys.len(), 1);
-        assert!(KeySet::from_fetched("[]").is_err());
-        assert!(KeySet::from_fetched("nope").is_err());
+        assert_eq!(
+            KeySet::from_fetched(b"[]", 32).err(),
+            Some(FetchedJwksError::NoKeyList)
+        );
+        assert_eq!(
+            KeySet::from_fetched(b"nope", 32).err(),
+            Some(FetchedJwksError::NotJson)
+        );
+        assert_eq!(
+            KeySet::from_fetched(b"{\"keys\":[1,2,3]}\xff", 32).err(),
+            Some(FetchedJwksError::NotJson)
+        );
+    }
+
+    #[test]
+    fn fetched_sets_with_too_many_keys_are_refused_whole() {
+        let key = json!({"kty":"OKP","crv":"Ed25519","x":ED_X});
+        let at_cap = json!({ "keys": vec![key.clone(); 32] }).to_string();
+        assert_eq!(
+            KeySet::from_fetched(at_cap.as_bytes(), 32).map(|k| k.keys.len()),
+            Ok(32)
+        );
+        let over = json!({ "keys": vec![key; 33] }).to_string();
+        assert_eq!(
+            KeySet::from_fetched(over.as_bytes(), 32).err(),
+            Some(FetchedJwksError::TooManyKeys {
+                count: 33,
+                limit: 32
+            })
+        );
+        // Junk entries count too: the cap is on what the document lists.
+        let junk = json!({ "keys": vec![json!(null); 1000] }).to_string();
+        assert!(matches!(
+            KeySet::from_fetched(junk.as_bytes(), 32),
+            Err(FetchedJwksError::TooManyKeys { count: 1000, .. })
+        ));
     }
 
     #[test]
@@ -270,5 +331,126 @@ mod tests {
         let r = KeySet::from_config(&json!([{"kty":"RSA","n":n,"e":"AQAB"}]), "k", &mut d);
         assert!(r.is_none());
         assert!(d.into_errors().0[0].message.contains("2048"));
+    }
+
+    mod props {
+        use super::super::*;
+        use base64::Engine as _;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                ".{0,16}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 64, 8, |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    btree_map(
+                        prop_oneof![
+                            Just("keys".to_string()),
+                            Just("kty".to_string()),
+                            Just("crv".to_string()),
+                            ".{0,8}"
+                        ],
+                        inner,
+                        0..8
+                    )
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn b64(bytes: Vec<u8>) -> Value {
+            Value::String(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+        }
+
+        /// Objects shaped like JWKs, with plausible and implausible members.
+        fn jwk_like() -> impl Strategy<Value = Value> {
+            (
+                prop_oneof![Just("RSA"), Just("EC"), Just("OKP"), Just("oct"), Just("x")],
+                prop_oneof![
+                    Just("P-256"),
+                    Just("Ed25519"),
+                    Just("P-384"),
+                    Just("X25519")
+                ],
+                vec(any::<u8>(), 0..80).prop_map(b64),
+                vec(any::<u8>(), 0..40).prop_map(b64),
+                proptest::option::of(json_value()),
+                proptest::option::of(prop_oneof![Just("sig"), Just("enc")]),
+                proptest::option::of(prop_oneof![Just("RS256"), Just("EdDSA"), Just("none")]),
+                any::<bool>(),
+            )
+                .prop_map(|(kty, crv, a, b, kid, use_, alg, private)| {
+                    let mut o = serde_json::Map::new();
+                    o.insert("kty".into(), json!(kty));
+                    o.insert("crv".into(), json!(crv));
+                    o.insert("x".into(), a.clone());
+                    o.insert("y".into(), b.clone());
+                    o.insert("n".into(), a);
+                    o.insert("e".into(), b.clone());
+                    if let Some(k) = kid {
+                        o.insert("kid".into(), k);
+                    }
+                    if let Some(u) = use_ {
+                        o.insert("use".into(), json!(u));
+                    }
+                    if let Some(a) = alg {
+                        o.insert("alg".into(), json!(a));
+                    }
+                    if private {
+                        o.insert("d".into(), b);
+                    }
+                    Value::Object(o)
+                })
+        }
+
+        proptest! {
+            /// Fetched bytes come from anywhere a tenant points: parsing is total.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
+                let _ = KeySet::from_fetched(&bytes, 32);
+            }
+
+            /// Arbitrary JSON documents parse or are refused, never panic, and an
+            /// accepted set never holds more keys than the cap.
+            #[test]
+            fn arbitrary_json_never_panics(v in json_value()) {
+                let body = serde_json::to_vec(&v).unwrap_or_default();
+                if let Ok(ks) = KeySet::from_fetched(&body, 32) {
+                    prop_assert!(ks.keys.len() <= 32);
+                }
+                let wrapped = serde_json::to_vec(&json!({ "keys": [v] })).unwrap_or_default();
+                if let Ok(ks) = KeySet::from_fetched(&wrapped, 32) {
+                    prop_assert!(ks.keys.len() <= 1);
+                }
+            }
+
+            /// Lists of JWK-shaped objects: accepted exactly when within the cap.
+            #[test]
+            fn key_lists_are_capped(keys in vec(jwk_like(), 0..40)) {
+                let n = keys.len();
+                let body = serde_json::to_vec(&json!({ "keys": keys })).unwrap_or_default();
+                match KeySet::from_fetched(&body, 32) {
+                    Ok(ks) => {
+                        prop_assert!(n <= 32);
+                        prop_assert!(ks.keys.len() <= n);
+                        // Private and symmetric keys never make it in.
+                        prop_assert!(ks.keys.iter().all(|k| k.alg != Alg::Hs256));
+                    }
+                    Err(FetchedJwksError::TooManyKeys { count, limit }) => {
+                        prop_assert_eq!((count, limit), (n, 32));
+                        prop_assert!(n > 32);
+                    }
+                    Err(e) => prop_assert!(false, "unexpected {e:?}"),
+                }
+            }
+        }
     }
 }

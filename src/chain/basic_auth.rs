@@ -53,6 +53,35 @@ pub fn seal_options(options: &mut serde_json::Map<String, serde_json::Value>) {
     }
 }
 
+/// Removes the credential from options shown in API responses: the digest is
+/// write-only (an unsalted SHA-256 of a password is cheap to guess offline). The
+/// stored route keeps it, and host records for remote data planes carry it.
+pub fn redact_options(options: &mut serde_json::Map<String, serde_json::Value>) {
+    options.remove("password");
+    options.remove("password_sha256");
+}
+
+/// A write that re-sends the options it read back (without the write-only
+/// credential) keeps the stored digest, as long as the username is unchanged.
+/// `incoming` is left alone when it names a credential itself.
+pub fn keep_stored_secret(
+    incoming: &mut serde_json::Map<String, serde_json::Value>,
+    stored: &serde_json::Map<String, serde_json::Value>,
+) {
+    if incoming.contains_key("password") || incoming.contains_key("password_sha256") {
+        return;
+    }
+    let same_user = matches!(
+        (incoming.get("username"), stored.get("username")),
+        (Some(serde_json::Value::String(a)), Some(serde_json::Value::String(b))) if a == b
+    );
+    if let (true, Some(hash @ serde_json::Value::String(_))) =
+        (same_user, stored.get("password_sha256"))
+    {
+        incoming.insert("password_sha256".into(), hash.clone());
+    }
+}
+
 impl BasicAuth {
     /// Compiles options: `username`, `password` or `password_sha256`, `realm`.
     pub fn compile(f: &mut Fields<'_>, diags: &mut Diagnostics) -> Option<Self> {
@@ -236,6 +265,34 @@ mod tests {
             matches!(a.on_request(&mut lower), Flow::Continue),
             "scheme is case-insensitive"
         );
+    }
+
+    #[test]
+    fn the_credential_is_write_only() {
+        let mut stored = serde_json::Map::new();
+        stored.insert("password".into(), json!("pw"));
+        stored.insert("username".into(), json!("u"));
+        seal_options(&mut stored);
+        assert!(stored.contains_key("password_sha256"));
+        let mut shown = stored.clone();
+        redact_options(&mut shown);
+        assert_eq!(
+            serde_json::Value::Object(shown.clone()),
+            json!({"username": "u"})
+        );
+        // Re-sending what was shown keeps the stored digest...
+        let mut again = shown.clone();
+        keep_stored_secret(&mut again, &stored);
+        assert_eq!(again, stored);
+        // ...but not for another username, and never over a new credential.
+        let mut other = serde_json::Map::new();
+        other.insert("username".into(), json!("v"));
+        keep_stored_secret(&mut other, &stored);
+        assert!(!other.contains_key("password_sha256"));
+        let mut new_pw = shown;
+        new_pw.insert("password".into(), json!("new"));
+        keep_stored_secret(&mut new_pw, &stored);
+        assert!(!new_pw.contains_key("password_sha256"));
     }
 
     #[test]

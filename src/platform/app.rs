@@ -165,7 +165,7 @@ async fn run(
         .select(&path.matching, &facts)
         .ok_or(ProxyError::NoRoute)?;
     let chain = &selected.route.chain;
-    let jwks = fetch_jwks(iso, env, chain, &in_headers).await;
+    let jwks = fetch_jwks(iso, chain, &in_headers).await;
     // Upstreams and X-Original-URL see the canonical spelling only.
     let canonical_url = if path.upstream == raw_path {
         None
@@ -261,7 +261,6 @@ fn error_through_chain(
 /// chain, so the request phase itself stays synchronous.
 async fn fetch_jwks(
     iso: &Rc<Isolate>,
-    env: &Env,
     chain: &crate::chain::Chain,
     headers: &web_sys::Headers,
 ) -> JwksView {
@@ -273,7 +272,9 @@ async fn fetch_jwks(
             continue;
         }
         let kid = j.token(&JsHeaders(headers)).and_then(|t| token_kid(&t));
-        let keys = jwks::keys_for(iso, env, url, kid.as_deref()).await;
+        let keys = jwks::keys_for(iso, url, kid.as_deref())
+            .await
+            .map_err(|e| e.to_string());
         view.sets.push((url.to_string(), keys));
     }
     view

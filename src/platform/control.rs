@@ -2,6 +2,7 @@
 //! validation → one D1 batch (with its audit row) → cache purge → JSON response.
 //! Every decision is made by the pure code in `crate::api` and `crate::auth`.
 
+use super::body::{discard, read_capped, ReadError};
 use super::env::EnvBindings;
 use super::isolate::Isolate;
 use super::jwks::keys_for;
@@ -14,15 +15,15 @@ use crate::api::router::{route, Matched, Op, RouteError};
 use crate::api::time::{iso8601, new_id};
 use crate::api::{openapi, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
+use crate::body_limit::check_declared;
 use crate::host::normalize_host;
 use crate::message::{HeaderList, SimpleResponse};
 use crate::percent::query_first;
 use serde_json::{json, Value};
 use std::rc::Rc;
-use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
-/// Largest accepted request body.
+/// Largest accepted request body, enforced while it streams.
 const MAX_BODY: usize = 256 * 1024;
 
 /// One API request, as the handlers need it.
@@ -79,6 +80,12 @@ async fn serve(
     query: &str,
     rid: &str,
 ) -> Result<SimpleResponse, Problem> {
+    // Without an issuer and audience any token from the configured keys would do
+    // (e.g. one minted for another service): refuse everything instead.
+    if let Some(why) = &iso.api.refusal {
+        worker::console_error!("portico: management API refused: {why}");
+        return Err(Problem::not_configured());
+    }
     let method = req.method();
     let m = route(&method, sub_path).map_err(|e| match e {
         RouteError::NotFound => Problem::not_found("operation"),
@@ -89,7 +96,7 @@ async fn serve(
         r.headers = HeaderList::new().with("content-type", "application/json");
         return Ok(r);
     }
-    let claims = authenticate(iso, env, req).await?;
+    let claims = authenticate(iso, req).await?;
     let path_tenant = m
         .params
         .iter()
@@ -116,7 +123,6 @@ async fn serve(
 /// Verifies the bearer token against inline keys and the JWKS (if configured).
 async fn authenticate(
     iso: &Rc<Isolate>,
-    env: &Env,
     req: &web_sys::Request,
 ) -> Result<VerifiedClaims, Problem> {
     let header = req
@@ -135,7 +141,7 @@ async fn authenticate(
     let now_s = (js_sys::Date::now() / 1000.0) as i64;
     let mut keys: KeySet = (*iso.api.keys).clone();
     if let Some(url) = &iso.api.jwks_url {
-        match keys_for(iso, env, url, token_kid(token).as_deref()).await {
+        match keys_for(iso, url, token_kid(token).as_deref()).await {
             Ok(fetched) => keys.keys.extend(fetched.keys.iter().cloned()),
             Err(e) => worker::console_error!("portico: control-plane JWKS unavailable: {e}"),
         }
@@ -159,24 +165,21 @@ async fn read_json(req: &web_sys::Request) -> Result<Value, Problem> {
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(Problem::unsupported_media_type());
     }
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+    // Refuse a declared oversize body unread; otherwise read the stream (chunked
+    // bodies too) chunk by chunk and cut it off at the cap.
+    let declared = req.headers().get("content-length").ok().flatten();
+    if check_declared(declared.as_deref(), MAX_BODY).is_err() {
+        discard(req.body());
         return Err(Problem::too_large(MAX_BODY));
     }
-    let text = match req.text() {
-        Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()),
-        Err(_) => None,
-    }
-    .ok_or_else(|| Problem::invalid_json("the body could not be read"))?;
-    if text.len() > MAX_BODY {
-        return Err(Problem::too_large(MAX_BODY));
-    }
-    let v: Value = serde_json::from_str(&text)
+    let bytes = match req.body() {
+        Some(stream) => read_capped(&stream, MAX_BODY).await.map_err(|e| match e {
+            ReadError::TooLarge(_) => Problem::too_large(MAX_BODY),
+            ReadError::Stream(_) => Problem::invalid_json("the body could not be read"),
+        })?,
+        None => Vec::new(),
+    };
+    let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Problem::invalid_json(format!("the body is not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(Problem::invalid_json("the body must be a JSON object"));
@@ -244,7 +247,8 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
         )),
         Op::CreateTenant => {
             let body =
-                bodies::tenant_create(&read_json(c.req).await?).map_err(Problem::validation)?;
+                bodies::tenant_create(&read_json(c.req).await?, &c.iso.api.reserved_tenant_ids)
+                    .map_err(Problem::validation)?;
             let id = match body.id {
                 Some(id) => id,
                 None => new_id("t_").map_err(|_| Problem::internal())?,
@@ -354,17 +358,21 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
             c.require_tenant(&store).await?;
             let domain = query_first(c.query, "domain_id");
             let p = page(c.query)?;
-            Ok(json_response(
-                200,
-                &store.list_routes(c.tid(), domain.as_deref(), &p).await?,
-            ))
+            let mut list = store.list_routes(c.tid(), domain.as_deref(), &p).await?;
+            if let Some(Value::Array(items)) = list.get_mut("items") {
+                items.iter_mut().for_each(bodies::redact_route);
+            }
+            Ok(json_response(200, &list))
         }
         Op::CreateRoute | Op::UpdateRoute => write_route(c, &store).await,
         Op::GetRoute => {
             c.require_tenant(&store).await?;
             let r = store.get_route(c.tid(), c.m.param("rid")).await?;
-            r.map(|r| json_response(200, &r))
-                .ok_or_else(|| Problem::not_found("route"))
+            r.map(|mut r| {
+                bodies::redact_route(&mut r);
+                json_response(200, &r)
+            })
+            .ok_or_else(|| Problem::not_found("route"))
         }
         Op::DeleteRoute => {
             c.require_tenant(&store).await?;
@@ -415,7 +423,9 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
     let fields = bodies::route_fields(&read_json(c.req).await?).map_err(Problem::validation)?;
     if let Some(e) = existing.as_ref().filter(|_| fields.is_empty()) {
         // Nothing to change: no write, no audit row, no purge.
-        return Ok(json_response(200, e));
+        let mut shown = e.clone();
+        bodies::redact_route(&mut shown);
+        return Ok(json_response(200, &shown));
     }
     let base = existing.as_ref().map(stored_route);
     let bindings = EnvBindings(c.env);
@@ -482,9 +492,7 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
     };
     c.purge_tenant(store, &[]).await;
     let custom_domain_id = route.custom_domain_id.take();
-    Ok(json_response(
-        status,
-        &json!({
+    let mut shown = json!({
             "id": id,
             "tenant_id": c.tid(),
             "custom_domain_id": custom_domain_id,
@@ -493,6 +501,7 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
             "handlers": route.handlers,
             "created_at": created_at,
             "updated_at": at,
-        }),
-    ))
+    });
+    bodies::redact_route(&mut shown);
+    Ok(json_response(status, &shown))
 }

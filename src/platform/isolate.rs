@@ -4,7 +4,7 @@
 use super::env::{var, EnvBindings};
 use crate::api::route_policy::RoutePolicy;
 use crate::api::settings::ApiSettings;
-use crate::auth::jwks_cache::JwksEntry;
+use crate::auth::jwks_cache::JwksCache;
 use crate::canonical_path::EncodedSlashes;
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
@@ -82,9 +82,10 @@ pub(crate) struct Isolate {
     pub(crate) counters: Counters,
     /// Management API settings (also the JWKS policy for `jwt` routes).
     pub(crate) api: ApiSettings,
-    /// Fetched JWKS by URL.
-    pub(crate) jwks: RefCell<HashMap<String, JwksEntry>>,
-    /// JWKS fetches in flight, shared by concurrent requests (body text).
+    /// Fetched JWKS by URL (bounded; see `crate::auth::jwks_cache`).
+    pub(crate) jwks: RefCell<JwksCache>,
+    /// JWKS fetches in flight, shared by concurrent requests (each records its
+    /// outcome in `jwks`).
     pub(crate) jwks_inflight: RefCell<HashMap<String, js_sys::Promise>>,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
@@ -147,11 +148,11 @@ impl Isolate {
             worker::console_error!("portico: {e}");
         }
         Self {
+            jwks: RefCell::new(JwksCache::new(api.jwks, api.jwks_url.clone())),
             route_policy,
             filter_limits,
             encoded_slashes,
             api,
-            jwks: RefCell::new(HashMap::new()),
             jwks_inflight: RefCell::new(HashMap::new()),
             remote_token: RefCell::new(None),
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),

@@ -1,107 +1,145 @@
-//! JWKS fetching with the isolate-wide cache and refetch policy of
-//! `crate::auth::jwks_cache` (shared by the management API and `jwt` routes).
+//! JWKS fetches for the isolate-wide cache of `crate::auth::jwks_cache` (shared by
+//! the management API and `jwt` routes). The cache decides; this module only
+//! fetches, with the body capped while it streams, and reports the outcome.
 
+use super::body::{discard, read_capped, ReadError};
 use super::isolate::Isolate;
-use super::outbound::call;
-use crate::auth::jwks_cache::{should_fetch, JwksEntry};
+use crate::auth::jwks_cache::{JwksDecision, JwksError, JwksPolicy};
 use crate::auth::KeySet;
+use crate::body_limit::check_declared;
+use futures_util::future::{select, Either};
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use worker::{Env, Method};
+use worker::Delay;
 
+/// Longest wait for a whole JWKS answer, body included.
 const JWKS_TIMEOUT_MS: u64 = 5_000;
 
-/// One JWKS fetch per URL at a time: concurrent cold requests await the same JS
-/// promise (each through its own `then`, so each resumes in its own request
-/// context, as for shared host reads). Resolves to the body text.
-async fn fetch_shared(iso: &Isolate, env: &Env, url: &str) -> Result<String, String> {
-    let existing = iso.jwks_inflight.borrow().get(url).cloned();
-    let promise = match existing {
-        Some(p) => p,
-        None => {
-            let env = env.clone();
-            let u = url.to_string();
-            let p = wasm_bindgen_futures::future_to_promise(async move {
-                let r = call(
-                    &env,
-                    None,
-                    Method::Get,
-                    &u,
-                    &[("accept", "application/json")],
-                    None,
-                    JWKS_TIMEOUT_MS,
-                )
-                .await
-                .map_err(|e| JsValue::from_str(&e))?;
-                if r.status == 200 {
-                    Ok(JsValue::from_str(&r.body))
-                } else {
-                    Err(JsValue::from_str(&format!(
-                        "JWKS {u} answered {}",
-                        r.status
-                    )))
-                }
-            });
-            iso.jwks_inflight
-                .borrow_mut()
-                .insert(url.to_string(), p.clone());
-            p
-        }
+fn now_ms() -> u64 {
+    // Date.now() is a non-negative integer well below 2^53.
+    js_sys::Date::now().max(0.0) as u64
+}
+
+fn js_detail(v: &JsValue) -> String {
+    v.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| v.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// The URL without query or fragment, for logs (a tenant may put secrets there).
+fn log_url(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or_default()
+}
+
+/// One GET, status and size checked, body read up to the cap and parsed.
+async fn fetch_once(
+    url: &str,
+    policy: &JwksPolicy,
+    signal: &web_sys::AbortSignal,
+) -> Result<KeySet, JwksError> {
+    let net = |e: JsValue| JwksError::Network(js_detail(&e));
+    let headers = web_sys::Headers::new().map_err(net)?;
+    headers.set("accept", "application/json").map_err(net)?;
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_signal(Some(signal));
+    // A redirect is not followed: the URL was checked (https, or loopback http)
+    // when it was configured; its target was not.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let req = web_sys::Request::new_with_str_and_init(url, &init).map_err(net)?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let res: web_sys::Response = JsFuture::from(global.fetch_with_request(&req))
+        .await
+        .map_err(net)?
+        .dyn_into()
+        .map_err(|_| JwksError::Network("fetch did not return a Response".into()))?;
+    let status = res.status();
+    if !(200..300).contains(&status) {
+        discard(res.body());
+        return Err(JwksError::Status(status));
+    }
+    let declared = res.headers().get("content-length").ok().flatten();
+    if let Err(e) = check_declared(declared.as_deref(), policy.max_bytes) {
+        discard(res.body());
+        return Err(e.into());
+    }
+    let bytes = match res.body() {
+        Some(stream) => read_capped(&stream, policy.max_bytes)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge(t) => JwksError::TooLarge(t),
+                ReadError::Stream(s) => JwksError::Network(s),
+            })?,
+        None => Vec::new(),
     };
-    let out = JsFuture::from(promise).await;
-    iso.jwks_inflight.borrow_mut().remove(url);
-    match out {
-        Ok(v) => v
-            .as_string()
-            .ok_or_else(|| "JWKS body is not text".to_string()),
-        Err(e) => Err(e.as_string().unwrap_or_else(|| "JWKS fetch failed".into())),
+    Ok(KeySet::from_fetched(&bytes, policy.max_keys)?)
+}
+
+/// `fetch_once` under the deadline; on timeout the request (and its body) is aborted.
+async fn fetch_keys(url: &str, policy: &JwksPolicy) -> Result<KeySet, JwksError> {
+    let controller =
+        web_sys::AbortController::new().map_err(|e| JwksError::Network(js_detail(&e)))?;
+    let signal = controller.signal();
+    let work = fetch_once(url, policy, &signal);
+    let timeout = Delay::from(Duration::from_millis(JWKS_TIMEOUT_MS));
+    futures_util::pin_mut!(work);
+    match select(work, timeout).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => {
+            controller.abort();
+            Err(JwksError::Timeout)
+        }
     }
 }
 
-/// Keys at `url`, fetching when the policy says so. A failed refetch keeps serving
-/// the previous set; a failed first fetch is an error.
+/// One fetch per URL at a time, shared by concurrent requests as a JS promise
+/// (each waiter resumes in its own request context through its own `then`). The
+/// fetch records its outcome in the cache itself, so waiters just ask again.
+fn shared_fetch(iso: &Rc<Isolate>, url: &str) -> js_sys::Promise {
+    if let Some(p) = iso.jwks_inflight.borrow().get(url) {
+        return p.clone();
+    }
+    let iso2 = iso.clone();
+    let u = url.to_string();
+    let promise = wasm_bindgen_futures::future_to_promise(async move {
+        let policy = *iso2.jwks.borrow().policy();
+        let outcome = fetch_keys(&u, &policy).await;
+        if let Err(e) = &outcome {
+            worker::console_warn!("portico: JWKS {} failed: {e}", log_url(&u));
+        }
+        let _ = iso2.jwks.borrow_mut().record(&u, outcome, now_ms());
+        iso2.jwks_inflight.borrow_mut().remove(&u);
+        Ok(JsValue::UNDEFINED)
+    });
+    iso.jwks_inflight
+        .borrow_mut()
+        .insert(url.to_string(), promise.clone());
+    promise
+}
+
+/// Keys at `url` for a token naming `kid`: cached, fetched, or a fast failure
+/// while a failed fetch is remembered or the only set left is too stale.
 pub(crate) async fn keys_for(
-    iso: &Isolate,
-    env: &Env,
+    iso: &Rc<Isolate>,
     url: &str,
     kid: Option<&str>,
-) -> Result<Rc<KeySet>, String> {
-    let now = js_sys::Date::now() as u64;
-    let cached = iso.jwks.borrow().get(url).cloned();
-    if !should_fetch(cached.as_ref(), kid, now, &iso.api.jwks) {
-        if let Some(e) = cached {
-            return Ok(e.keys);
-        }
+) -> Result<Rc<KeySet>, JwksError> {
+    let decision = iso.jwks.borrow_mut().decide(url, kid, now_ms());
+    match decision {
+        JwksDecision::Use(keys) => return Ok(keys),
+        JwksDecision::Fail(e) => return Err(e),
+        JwksDecision::Fetch => {}
     }
-    let fetched = fetch_shared(iso, env, url)
-        .await
-        .and_then(|body| KeySet::from_fetched(&body));
-    match fetched {
-        Ok(keys) => {
-            let keys = Rc::new(keys);
-            iso.jwks.borrow_mut().insert(
-                url.to_string(),
-                JwksEntry {
-                    keys: keys.clone(),
-                    fetched_at_ms: now,
-                },
-            );
-            Ok(keys)
-        }
-        Err(e) => {
-            worker::console_warn!("portico: JWKS fetch failed: {e}");
-            match cached {
-                Some(mut entry) => {
-                    // Keep the old keys and count the attempt, so neither expiry nor
-                    // unknown kids retry on every request while the JWKS is down.
-                    entry.fetched_at_ms = now;
-                    let keys = entry.keys.clone();
-                    iso.jwks.borrow_mut().insert(url.to_string(), entry);
-                    Ok(keys)
-                }
-                None => Err(e),
-            }
-        }
+    let _ = JsFuture::from(shared_fetch(iso, url)).await;
+    // The fetch recorded its outcome; the kid has had its chance, so ask without it.
+    let after = iso.jwks.borrow_mut().decide(url, None, now_ms());
+    match after {
+        JwksDecision::Use(keys) => Ok(keys),
+        JwksDecision::Fail(e) => Err(e),
+        JwksDecision::Fetch => Err(JwksError::Network("the JWKS fetch did not settle".into())),
     }
 }

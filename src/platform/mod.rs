@@ -2,6 +2,7 @@
 //! JS header access, host resolution I/O and upstream calls.
 
 mod app;
+mod body;
 mod control;
 mod d1;
 mod env;

@@ -125,8 +125,11 @@ impl Store {
         object_id: &str,
     ) -> Result<D1PreparedStatement, Problem> {
         let id = crate::api::time::new_id("aud_").map_err(|_| Problem::internal())?;
+        // The row belongs to this incarnation of the tenant (its `uid`), so a tenant
+        // re-created under the same id does not inherit it. In a batch the tenant row
+        // must still exist when this runs (deletes put their audit row first).
         self.stmt(
-            "INSERT INTO audit_log (id, tenant_id, actor, action, object_type, object_id, request_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at) VALUES (?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, ?4, ?5, ?6, ?7, ?8)",
             &[s(&id), s(tenant), s(a.actor), s(action), s(object_type), s(object_id), s(a.request_id), s(a.at)],
         )
     }
@@ -165,10 +168,11 @@ impl Store {
         name: &str,
         a: &AuditCx<'_>,
     ) -> Result<(), Problem> {
+        let uid = crate::api::time::new_id("tu_").map_err(|_| Problem::internal())?;
         let stmts = vec![
             self.stmt(
-                "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
-                &[s(id), s(name), s(a.at)],
+                "INSERT INTO tenants (id, name, created_at, uid) VALUES (?1, ?2, ?3, ?4)",
+                &[s(id), s(name), s(a.at), s(&uid)],
             )?,
             self.audit(a, id, "tenant.created", "tenant", id)?,
         ];
@@ -192,11 +196,12 @@ impl Store {
     }
 
     pub(crate) async fn delete_tenant(&self, id: &str, a: &AuditCx<'_>) -> Result<(), Problem> {
+        // Audit first: it records the uid of the tenant being deleted.
         let stmts = vec![
+            self.audit(a, id, "tenant.deleted", "tenant", id)?,
             self.stmt("DELETE FROM routes WHERE tenant_id = ?1", &[s(id)])?,
             self.stmt("DELETE FROM domains WHERE tenant_id = ?1", &[s(id)])?,
             self.stmt("DELETE FROM tenants WHERE id = ?1", &[s(id)])?,
-            self.audit(a, id, "tenant.deleted", "tenant", id)?,
         ];
         self.write(stmts, "id").await
     }
@@ -418,7 +423,9 @@ impl Store {
         let (c, i) = Self::after(p);
         let rows = self
             .rows(
-                "SELECT id, tenant_id, actor, action, object_type, object_id, request_id, at FROM audit_log WHERE tenant_id = ?4 AND (?1 IS NULL OR at < ?1 OR (at = ?1 AND id < ?2)) ORDER BY at DESC, id DESC LIMIT ?3",
+                // Only rows of the tenant's current incarnation (`IS` also matches
+                // NULL = NULL for tenants and rows from before migration 0004).
+                "SELECT id, tenant_id, actor, action, object_type, object_id, request_id, at FROM audit_log WHERE tenant_id = ?4 AND tenant_uid IS (SELECT uid FROM tenants WHERE id = ?4) AND (?1 IS NULL OR at < ?1 OR (at = ?1 AND id < ?2)) ORDER BY at DESC, id DESC LIMIT ?3",
                 &[c, i, JsValue::from(p.limit + 1), s(tid)],
             )
             .await?;

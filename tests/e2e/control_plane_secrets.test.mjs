@@ -1,8 +1,10 @@
 // Credentials written in route config never come back out: a basic_auth password
-// is stored (D1), returned (API) and served to remote data planes only as its
-// SHA-256, while the data plane still accepts the password.
+// is stored (D1) and served to remote data planes only as its SHA-256, the API
+// returns neither (the digest is write-only), and the data plane still accepts the
+// password.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { useHarness, uniq } from "./harness.mjs";
 import { makeKey, signJwt, jwks, now } from "./support/tokens.mjs";
 
@@ -37,8 +39,8 @@ test("a basic_auth password is never stored or returned in plaintext", async () 
   assert.equal(created.status, 201);
   assert.ok(!created.text.includes(secret), "create response");
   const route = JSON.parse(created.text);
-  assert.match(route.handlers[0].options.password_sha256, /^[0-9a-f]{64}$/);
-  assert.equal(route.handlers[0].options.password, undefined);
+  assert.deepEqual(route.handlers[0].options, { username: "alice" }, "neither password nor digest in the response");
+  const digest = crypto.createHash("sha256").update(secret).digest("hex");
 
   const got = await api("GET", `/tenants/${tid}/routes/${route.id}`);
   const list = await api("GET", `/tenants/${tid}/routes`);
@@ -47,6 +49,11 @@ test("a basic_auth password is never stored or returned in plaintext", async () 
     assert.equal(r.status, 200, what);
     assert.ok(!r.text.includes(secret), `${what} must not contain the password`);
   }
+  for (const [what, r] of [["create", created], ["get", got], ["list", list]]) {
+    assert.ok(!r.text.includes(digest) && !r.text.includes("password_sha256"), `${what} must not contain the digest`);
+  }
+  // Remote data planes check passwords themselves: the host record carries the digest.
+  assert.equal(JSON.parse(hostRecord.text).routes[0].handlers[0].options.password_sha256, digest);
   const row = await h.db.prepare("SELECT handlers_json FROM routes WHERE id = ?1").bind(route.id).first();
   assert.ok(!row.handlers_json.includes(secret), "D1 row must not contain the password");
 

@@ -66,6 +66,9 @@ export default {
 };
 `;
 
+/** Vars every Portico worker in the suite gets unless a test overrides them. */
+export const DEV_DEFAULTS = { PORTICO_DEV_MODE: "true" };
+
 let uniqCounter = 0;
 /** A short unique token for ids and host names (unique within this process). */
 export function uniq(prefix = "t") {
@@ -226,8 +229,10 @@ export async function startHarness(opts = {}) {
   const origin = await startOrigin({ port: 0 });
   let mf;
   try {
-    // Defaults of the local wrangler.toml that tests rely on; a test's own vars win.
+    // Tests run as local development (PORTICO_DEV_MODE): the management API may run
+    // without an issuer/audience. A test sets PORTICO_DEV_MODE itself to opt out.
     const bindings = {
+      ...DEV_DEFAULTS,
       PORTICO_TENANT_BINDINGS: "EXAMPLE_SERVICE,DISPATCHER",
       PORTICO_TENANT_TARGET_EXCEPTIONS: "127.0.0.1",
       ...(typeof opts.bindings === "function" ? opts.bindings({ origin }) : (opts.bindings ?? {})),
@@ -265,7 +270,7 @@ export async function startHarness(opts = {}) {
         EXAMPLE_SERVICE: "portico-example-service",
         DISPATCHER: "portico-dispatcher-emulator",
       },
-      bindings: workerBindings,
+      bindings: { ...DEV_DEFAULTS, ...workerBindings },
       ...compatFlags,
       ...extra,
     });
