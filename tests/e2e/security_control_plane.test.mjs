@@ -167,6 +167,9 @@ describe("hostile tenant JWKS and API bodies (default limits)", () => {
       PORTICO_AUTH_ISSUER: ISS,
       PORTICO_AUTH_AUDIENCE: AUD,
       PORTICO_DEV_MODE: "false",
+      // The body-cap tests store routes near the 256 KiB body cap: lift the
+      // per-route budget (PORTICO_MAX_ROUTE_BYTES, 32 KiB by default) out of the way.
+      PORTICO_MAX_ROUTE_BYTES: "1048576",
     },
   });
   const opToken = () => signJwt(opKey, { iss: ISS, aud: AUD, sub: "operator", iat: now(), exp: now() + 600, scope: ALL_SCOPES });
