@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod chain;
 pub mod config;
+pub mod domains;
 pub mod error;
 pub mod host;
 pub mod host_config;

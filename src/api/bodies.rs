@@ -7,6 +7,7 @@ use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::config::route::{compile_route, DEFAULT_PRIORITY};
 use crate::config::ConfigError;
+use crate::domains::public_suffix::wildcard_spans_registrants;
 use crate::host::HostPattern;
 use serde_json::{json, Map, Value};
 
@@ -138,8 +139,20 @@ pub fn normalize_domain(input: &str, control_plane_hosts: &[String]) -> Result<S
             ));
         }
     }
-    if wild && !rest.contains('.') {
-        return Err("a wildcard needs at least two labels after \"*.\"".into());
+    if !rest.contains('.') {
+        // `localhost`, `com`: a single label is a TLD or a local name, never a
+        // tenant's domain.
+        return Err(if wild {
+            "a wildcard needs at least two labels after \"*.\"".into()
+        } else {
+            "must have at least two labels (a single label like \"localhost\" is refused)".into()
+        });
+    }
+    if wild && wildcard_spans_registrants(rest) {
+        // `*.co.uk` / `*.github.io` would claim every registrant's names below it.
+        return Err(format!(
+            "a wildcard directly under a public suffix ({rest:?}, Public Suffix List) is refused"
+        ));
     }
     let pattern = HostPattern::parse(&d);
     for cp in control_plane_hosts {
@@ -338,9 +351,28 @@ mod tests {
             "api.portico.test",
             "*.portico.test",
             "a b.com",
+            "*.co.uk",
+            "*.github.io",
+            "*.localhost",
+            "*.test",
+            "localhost",
+            "com",
         ] {
             assert!(normalize_domain(bad, &cp).is_err(), "{bad}");
         }
+        for good in [
+            "*.shop.co.uk",
+            "*.me.github.io",
+            "*.acme.localhost",
+            "x.test",
+            "co.uk",
+        ] {
+            assert!(normalize_domain(good, &cp).is_ok(), "{good}");
+        }
+        assert_eq!(
+            paths(domain_body(&json!({"domain":"*.co.uk"}), &cp).expect_err("invalid")),
+            ["domain"]
+        );
         assert_eq!(
             paths(domain_body(&json!({"domain":"x.com","id":"d"}), &cp).expect_err("invalid")),
             ["id"]
