@@ -6,6 +6,7 @@ use crate::api::settings::ApiSettings;
 use crate::auth::jwks_cache::JwksEntry;
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
+use crate::domains::settings::DomainSettings;
 use crate::host_config::HostConfig;
 use crate::resolve::remote::{CachedToken, RemoteSettings};
 use crate::resolve::{CacheTtls, MemoryCache};
@@ -69,6 +70,8 @@ pub(crate) struct Isolate {
     pub(crate) counters: Counters,
     /// Management API settings (also the JWKS policy for `jwt` routes).
     pub(crate) api: ApiSettings,
+    /// Domain ownership settings (DoH resolver, per-tenant budget).
+    pub(crate) domains: DomainSettings,
     /// Fetched JWKS by URL.
     pub(crate) jwks: RefCell<HashMap<String, JwksEntry>>,
     /// JWKS fetches in flight, shared by concurrent requests (body text).
@@ -119,8 +122,13 @@ impl Isolate {
         for e in &api.errors {
             worker::console_error!("portico: {e}");
         }
+        let (domains, domain_warnings) = DomainSettings::from_vars(|n| var(env, n));
+        for w in domain_warnings {
+            worker::console_warn!("portico: {w}");
+        }
         Self {
             api,
+            domains,
             jwks: RefCell::new(HashMap::new()),
             jwks_inflight: RefCell::new(HashMap::new()),
             remote_token: RefCell::new(None),
