@@ -5,7 +5,8 @@
 // control through DNS (the DoH stand-in dev/doh.mjs), and the operator's token obeys
 // the same overlap rules. After every refused write D1 is unchanged, the victim's host
 // still serves the victim, and the isolate survived (its debug counters did not reset).
-import { describe, test, before } from "node:test";
+import { describe, test, before, after } from "node:test";
+import http from "node:http";
 import assert from "node:assert/strict";
 import { useHarness, json, uniq, parseStats } from "./harness.mjs";
 import { makeKey, signJwt, jwks, now } from "./support/tokens.mjs";
@@ -16,6 +17,9 @@ const CP_HOST = "cp.test";
 const MAX_DOMAINS = 5;
 const ALL_SCOPES = "tenants:read tenants:write domains:read domains:write routes:read routes:write audit:read proxy:resolve_host";
 const key = makeKey("EdDSA", "dom-sec-1");
+const claims = (extra) => ({ iss: ISS, aud: AUD, iat: now(), exp: now() + 600, scope: ALL_SCOPES, ...extra });
+const cpToken = signJwt(key, claims({ sub: "operator" }));
+const tenantToken = (tid) => signJwt(key, claims({ sub: `owner-of-${tid}`, tenant_id: tid }));
 
 describe("domain ownership across hostile tenants", () => {
   const h = useHarness({
@@ -29,9 +33,6 @@ describe("domain ownership across hostile tenants", () => {
     },
   });
 
-  const claims = (extra) => ({ iss: ISS, aud: AUD, iat: now(), exp: now() + 600, scope: ALL_SCOPES, ...extra });
-  const cpToken = signJwt(key, claims({ sub: "operator" }));
-  const tenantToken = (tid) => signJwt(key, claims({ sub: `owner-of-${tid}`, tenant_id: tid }));
 
   async function api(method, path, { token = cpToken, body } = {}) {
     const res = await h.fetch(`/api/v1${path}`, {
@@ -319,5 +320,134 @@ describe("domain ownership across hostile tenants", () => {
     expectStatus(await api("GET", `/control-plane/hosts/${host}`), 404, "resolve");
     const res = await json(await h.fetch("/api/v1/openapi.json", { host: CP_HOST }));
     assert.ok(res.paths["/tenants/{tid}/domains/{did}/_verify"]?.post, "documented");
+  });
+});
+
+// A hostile (or broken) resolver behind PORTICO_DOH_URL: endless bodies, silence,
+// errors, garbage and deeply nested JSON must each leave the domain pending with
+// `lookup_failed`, answer within the deadline and leave the isolate running.
+describe("a hostile DNS-over-HTTPS resolver", () => {
+  const TIMEOUT_MS = 3000;
+  let mode = "ok";
+  let answerValue = "";
+  let bytesSent = 0;
+  const resolver = http.createServer((req, res) => {
+    const chunk = Buffer.alloc(16 * 1024, 0x61);
+    switch (mode) {
+      case "endless": {
+        // A 200 that never ends: only a cap enforced while reading stops it early.
+        res.writeHead(200, { "content-type": "application/dns-json" });
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk)) bytesSent += chunk.length;
+          if (!res.destroyed) res.once("drain", pump);
+        };
+        res.on("close", () => {});
+        pump();
+        return;
+      }
+      case "silent":
+        return; // never answers
+      case "status":
+        res.writeHead(503, { "content-type": "text/plain" });
+        return res.end("unavailable");
+      case "garbage":
+        res.writeHead(200, { "content-type": "application/dns-json" });
+        return res.end("\u0000\u00ff{\"Status\":0,\"Answer\":[");
+      case "deep":
+        res.writeHead(200, { "content-type": "application/dns-json" });
+        return res.end(`{"Status":0,"Answer":${"[".repeat(20_000)}${"]".repeat(20_000)}}`);
+      case "servfail":
+        res.writeHead(200, { "content-type": "application/dns-json" });
+        return res.end(JSON.stringify({ Status: 2 }));
+      default: {
+        // A well-formed answer whose TXT value is split into two quoted strings.
+        const half = Math.floor(answerValue.length / 2);
+        const data = `"${answerValue.slice(0, half)}" "${answerValue.slice(half)}"`;
+        res.writeHead(200, { "content-type": "application/dns-json" });
+        return res.end(JSON.stringify({ Status: 0, Answer: [{ name: "x.", type: 16, TTL: 1, data }] }));
+      }
+    }
+  });
+  let resolverUrl;
+  before(async () => {
+    await new Promise((r) => resolver.listen(0, "127.0.0.1", r));
+    resolverUrl = `http://127.0.0.1:${resolver.address().port}/dns-query`;
+  });
+  after(async () => {
+    resolver.closeAllConnections?.();
+    await new Promise((r) => resolver.close(r));
+  });
+
+  const h = useHarness({
+    bindings: () => ({
+      PORTICO_DEBUG_HEADERS: "true",
+      CONTROL_PLANE_HOSTS: CP_HOST,
+      PORTICO_AUTH_KEYS: JSON.stringify(jwks(key)),
+      PORTICO_AUTH_ISSUER: ISS,
+      PORTICO_AUTH_AUDIENCE: AUD,
+      // Called when the harness starts, after the resolver listens.
+      PORTICO_DOH_URL: resolverUrl,
+      PORTICO_DOH_TIMEOUT_MS: String(TIMEOUT_MS),
+    }),
+  });
+
+  async function call(method, path, token, body) {
+    const res = await h.fetch(`/api/v1${path}`, {
+      host: CP_HOST,
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : null;
+  }
+
+  let T, token, reads = 0;
+  before(async () => {
+    T = uniq("hostile");
+    token = tenantToken(T);
+    await call("POST", "/tenants", cpToken, { id: T, name: T });
+    for (let i = 0; i < 2; i += 1) reads = (await probeReads()) ?? 0;
+  });
+
+  async function probeReads() {
+    const res = await h.fetch("/", { host: `${uniq("probe")}.nowhere.test` });
+    await res.text();
+    return parseStats(res)?.source_reads;
+  }
+
+  for (const [m, maxMs, minMs] of [
+    ["endless", TIMEOUT_MS - 500, 0],
+    ["silent", TIMEOUT_MS + 4000, TIMEOUT_MS - 200],
+    ["status", TIMEOUT_MS, 0],
+    ["garbage", TIMEOUT_MS, 0],
+    ["deep", TIMEOUT_MS, 0],
+    ["servfail", TIMEOUT_MS, 0],
+  ]) {
+    test(`resolver answers "${m}": the domain stays pending (lookup_failed), within the deadline`, async () => {
+      const d = await call("POST", `/tenants/${T}/domains`, token, { domain: `${m}.${uniq("hz")}.test` });
+      mode = m;
+      bytesSent = 0;
+      const t0 = Date.now();
+      const r = await call("POST", `/tenants/${T}/domains/${d.id}/_verify`, token);
+      const took = Date.now() - t0;
+      mode = "ok";
+      assert.equal(r.status, "pending");
+      assert.equal(r.verification.last_check, "lookup_failed");
+      assert.ok(took <= maxMs && took >= minMs, `_verify took ${took} ms (expected ${minMs}..${maxMs})`);
+      if (m === "endless") assert.ok(bytesSent < 64 * 1024 * 1024, `read stopped early (${bytesSent} bytes sent)`);
+      const now = await probeReads();
+      assert.ok(now > reads, `isolate counters reset (source_reads ${now} after ${reads})`);
+      reads = now;
+      await call("DELETE", `/tenants/${T}/domains/${d.id}`, token);
+    });
+  }
+
+  test("a well-formed answer with the value split across strings verifies", async () => {
+    const d = await call("POST", `/tenants/${T}/domains`, token, { domain: `ok.${uniq("hz")}.test` });
+    answerValue = d.verification.value;
+    const r = await call("POST", `/tenants/${T}/domains/${d.id}/_verify`, token);
+    assert.equal(r.status, "active");
   });
 });
