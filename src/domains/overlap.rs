@@ -3,8 +3,6 @@
 //! the other. Overlaps across tenants are refused (409 `conflict`), so no tenant can
 //! take over hosts another tenant's domain already answers for.
 
-use crate::host::lookup_candidates;
-
 /// A stored domain row, as far as overlap checks need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -73,10 +71,17 @@ impl OverlapQuery {
     pub fn for_domain(domain: &str) -> Self {
         let (wild, base) = split_wildcard(domain);
         let mut names = vec![domain.to_string()];
-        // lookup_candidates(base) = [base, *.parent, *.grandparent, ...]; the apex
-        // `base` itself is not covered by `*.base`, and for an exact name it is
-        // `domain`, already listed.
-        names.extend(lookup_candidates(base).into_iter().skip(1));
+        // `*.parent` for every parent of `base` (the apex `base` itself is not
+        // covered by `*.base`; for an exact name it is `domain`, listed above). All
+        // of them, however deep: they travel as one JSON parameter.
+        let mut rest = base;
+        while let Some((_, parent)) = rest.split_once('.') {
+            if parent.is_empty() {
+                break;
+            }
+            names.push(format!("*.{parent}"));
+            rest = parent;
+        }
         let below = wild.then(|| {
             let r = reversed(base);
             // '/' is the byte after '.', so [r".", r"/") is every name below `base`.
@@ -153,6 +158,11 @@ mod tests {
             q.below,
             Some(("tset.a.".to_string(), "tset.a/".to_string()))
         );
+        // Every parent, however deep the name (no cap on labels here).
+        let deep = format!("{}example.com", "a.".repeat(60));
+        let q = OverlapQuery::for_domain(&deep);
+        assert_eq!(q.names.len(), 62);
+        assert_eq!(q.names.last().map(String::as_str), Some("*.com"));
     }
 
     fn label() -> impl Strategy<Value = String> {
