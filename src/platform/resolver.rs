@@ -7,6 +7,7 @@ use super::isolate::{Compiled, Counters, Isolate, SourceKind};
 use super::remote;
 use crate::config::diag::Diagnostics;
 use crate::error::ProxyError;
+use crate::host::HostPattern;
 use crate::host_config::{HostConfig, HostRecord};
 use crate::resolve::cache::classify;
 use crate::resolve::Freshness;
@@ -346,6 +347,20 @@ pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
         .memory
         .borrow()
         .hosts_where(|_, v| matches!(v, Some(Ok(c)) if c.tenant_id == tenant_id));
+    // Hosts remembered as unknown under a wildcard that is now served (a new or
+    // just verified `*.` domain) have negative Cache API entries no row names either.
+    let wildcards: Vec<HostPattern> = hosts
+        .iter()
+        .filter(|h| h.starts_with("*."))
+        .filter_map(|h| HostPattern::parse(h).ok())
+        .collect();
+    if !wildcards.is_empty() {
+        keys.extend(
+            iso.memory
+                .borrow()
+                .hosts_where(|h, v| v.is_none() && wildcards.iter().any(|p| p.matches(h))),
+        );
+    }
     iso.memory.borrow_mut().remove_where(|h, v| match v {
         None | Some(Err(_)) => true,
         Some(Ok(c)) => c.tenant_id == tenant_id || hosts.iter().any(|x| x == h),

@@ -250,6 +250,20 @@ describe("domain ownership across hostile tenants", () => {
     assert.deepEqual(await body(host), { status: 404, text: "Unknown host" }, "the old name is gone");
   });
 
+  test("a verified wildcard serves hosts below it at once, even ones just answered 404", async () => {
+    const W = await createTenant("wver");
+    const token = tenantToken(W);
+    const d = expectStatus(await api("POST", `/tenants/${W}/domains`, { token, body: { domain: `*.wv-${u}.test` } }), 201, "create");
+    assert.equal(d.status, "pending");
+    // Remembered as unknown in this isolate and in the colo's Cache API.
+    for (const sub of ["a", "b.c"]) assert.deepEqual(await body(`${sub}.wv-${u}.test`), { status: 404, text: "Unknown host" });
+    h.doh.publish(d.verification.name, d.verification.value);
+    assert.equal(expectStatus(await api("POST", `/tenants/${W}/domains/${d.id}/_verify`, { token }), 200, "verify").status, "active");
+    for (const sub of ["a", "b.c"]) {
+      assert.deepEqual(await body(`${sub}.wv-${u}.test`), { status: 200, text: `served by ${W}` }, `${sub} served at once`);
+    }
+  });
+
   test("a wrong TXT value keeps the domain pending", async () => {
     const W = await createTenant("wrong");
     const token = tenantToken(W);
