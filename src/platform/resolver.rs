@@ -337,6 +337,9 @@ fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {
     });
 }
 
+/// Most negative entries under a newly served wildcard one purge deletes.
+const MAX_NEGATIVE_PURGES: usize = 32;
+
 /// Makes a management write visible: purges the Cache API entries of `hosts` (exact
 /// names) and of every host this isolate holds for the tenant, and drops this
 /// isolate's memory entries for the tenant plus every negative and invalid entry.
@@ -355,11 +358,14 @@ pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
         .filter_map(|h| HostPattern::parse(h).ok())
         .collect();
     if !wildcards.is_empty() {
-        keys.extend(
-            iso.memory
-                .borrow()
-                .hosts_where(|h, v| v.is_none() && wildcards.iter().any(|p| p.matches(h))),
-        );
+        // Anyone can fill the isolate with unknown hosts under a pending wildcard;
+        // each purge is a subrequest, so only a bounded number is worth it (the
+        // rest expire within the negative TTL).
+        let negatives = iso
+            .memory
+            .borrow()
+            .hosts_where(|h, v| v.is_none() && wildcards.iter().any(|p| p.matches(h)));
+        keys.extend(negatives.into_iter().take(MAX_NEGATIVE_PURGES));
     }
     iso.memory.borrow_mut().remove_where(|h, v| match v {
         None | Some(Err(_)) => true,
