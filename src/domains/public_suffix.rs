@@ -169,4 +169,24 @@ mod tests {
             let _ = public_suffix(s);
         }
     }
+
+    proptest::proptest! {
+        /// The suffix is always a tail of the name on a label boundary, and it is
+        /// its own public suffix (the lookup is idempotent).
+        #[test]
+        fn suffix_is_a_label_tail(
+            labels in proptest::collection::vec("[a-z0-9-]{1,8}|co|uk|jp|kawasaki|city|github|io|ck|www", 1..6)
+        ) {
+            let name = labels.join(".");
+            let ps = public_suffix(&name);
+            proptest::prop_assert!(name == ps || name.ends_with(&format!(".{ps}")), "{} / {}", name, ps);
+            proptest::prop_assert!(is_public_suffix(ps), "{} / {}", name, ps);
+        }
+
+        #[test]
+        fn total_over_any_string(s in ".{0,80}") {
+            let _ = wildcard_spans_registrants(&s);
+            let _ = public_suffix(&s);
+        }
+    }
 }
