@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm run dev`: set up, build, apply the D1 migrations locally, seed the demo, start
-# the demo origin on 127.0.0.1:9001 and serve Portico (with the example service,
+# the demo origin on 127.0.0.1:9001 and the DNS-over-HTTPS stand-in on 127.0.0.1:8053
+# (domain verification, dev/doh.mjs), and serve Portico (with the example service,
 # the dispatcher emulator and two tenant workers) on 127.0.0.1:8787.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,10 @@ wrangler d1 execute DB --local --file dev/seed.sql
 echo "== demo origin on http://127.0.0.1:9001"
 node dev/origin.mjs --port 9001 &
 ORIGIN_PID=$!
-trap 'kill $ORIGIN_PID 2>/dev/null || true' EXIT INT TERM
+echo "== DNS-over-HTTPS stand-in on http://127.0.0.1:8053/dns-query (publish: POST /records)"
+node dev/doh.mjs --port 8053 &
+DOH_PID=$!
+trap 'kill $ORIGIN_PID $DOH_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<'MSG'
 == Portico on http://127.0.0.1:8787 — try:

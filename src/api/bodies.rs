@@ -8,7 +8,8 @@ use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::config::route::{compile_route, DEFAULT_PRIORITY};
 use crate::config::ConfigError;
-use crate::host::HostPattern;
+use crate::domains::public_suffix::wildcard_spans_registrants;
+use crate::host::{HostPattern, MAX_DOMAIN_LABELS};
 use serde_json::{json, Map, Value};
 
 /// Fields the server owns; a body that sets them is refused.
@@ -142,8 +143,24 @@ pub fn normalize_domain(input: &str, control_plane_hosts: &[String]) -> Result<S
             ));
         }
     }
-    if wild && !rest.contains('.') {
-        return Err("a wildcard needs at least two labels after \"*.\"".into());
+    if !rest.contains('.') {
+        // `localhost`, `com`: a single label is a TLD or a local name, never a
+        // tenant's domain.
+        return Err(if wild {
+            "a wildcard needs at least two labels after \"*.\"".into()
+        } else {
+            "must have at least two labels (a single label like \"localhost\" is refused)".into()
+        });
+    }
+    if d.split('.').count() > MAX_DOMAIN_LABELS {
+        // Deeper names are never looked up (see `host::lookup_candidates`).
+        return Err(format!("must have at most {MAX_DOMAIN_LABELS} labels"));
+    }
+    if wild && wildcard_spans_registrants(rest) {
+        // `*.co.uk` / `*.github.io` would claim every registrant's names below it.
+        return Err(format!(
+            "a wildcard directly under a public suffix ({rest:?}, Public Suffix List) is refused"
+        ));
     }
     let pattern = HostPattern::parse(&d);
     for cp in control_plane_hosts {
@@ -426,9 +443,31 @@ mod tests {
             "api.portico.test",
             "*.portico.test",
             "a b.com",
+            "*.co.uk",
+            "*.github.io",
+            "*.localhost",
+            "*.test",
+            "localhost",
+            "com",
         ] {
             assert!(normalize_domain(bad, &cp).is_err(), "{bad}");
         }
+        for good in [
+            "*.shop.co.uk",
+            "*.me.github.io",
+            "*.acme.localhost",
+            "x.test",
+            "co.uk",
+        ] {
+            assert!(normalize_domain(good, &cp).is_ok(), "{good}");
+        }
+        let deep = format!("{}example.com", "a.".repeat(31));
+        assert!(normalize_domain(&deep, &cp).is_err(), "33 labels");
+        assert!(normalize_domain(&format!("{}example.com", "a.".repeat(30)), &cp).is_ok());
+        assert_eq!(
+            paths(domain_body(&json!({"domain":"*.co.uk"}), &cp).expect_err("invalid")),
+            ["domain"]
+        );
         assert_eq!(
             paths(domain_body(&json!({"domain":"x.com","id":"d"}), &cp).expect_err("invalid")),
             ["id"]

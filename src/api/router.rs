@@ -29,6 +29,8 @@ pub enum Op {
     UpdateDomain,
     /// `DELETE /tenants/{tid}/domains/{did}`
     DeleteDomain,
+    /// `POST /tenants/{tid}/domains/{did}/_verify`
+    VerifyDomain,
     /// `GET /tenants/{tid}/routes`
     ListRoutes,
     /// `POST /tenants/{tid}/routes`
@@ -77,7 +79,7 @@ const fn spec(
 }
 
 /// Every operation the API serves.
-pub const OPERATIONS: [OpSpec; 18] = [
+pub const OPERATIONS: [OpSpec; 19] = [
     spec(Op::OpenApi, "GET", "/openapi.json", None, false),
     spec(
         Op::ListTenants,
@@ -146,6 +148,13 @@ pub const OPERATIONS: [OpSpec; 18] = [
         Op::DeleteDomain,
         "DELETE",
         "/tenants/{tid}/domains/{did}",
+        Some("domains:write"),
+        false,
+    ),
+    spec(
+        Op::VerifyDomain,
+        "POST",
+        "/tenants/{tid}/domains/{did}/_verify",
         Some("domains:write"),
         false,
     ),
@@ -295,6 +304,10 @@ mod tests {
         assert_eq!(
             route("PUT", "/tenants/acme").err(),
             Some(RouteError::MethodNotAllowed("GET, PATCH, DELETE".into()))
+        );
+        assert_eq!(
+            route("POST", "/tenants/acme/domains/dom_1/_verify").map(|m| m.spec.op),
+            Ok(Op::VerifyDomain)
         );
         assert_eq!(route("GET", "/nope").err(), Some(RouteError::NotFound));
         assert_eq!(

@@ -3,6 +3,7 @@
 //! Every decision is made by the pure code in `crate::api` and `crate::auth`.
 
 use super::body::{discard, read_capped, ReadError};
+use super::domain_api;
 use super::env::EnvBindings;
 use super::isolate::Isolate;
 use super::jwks::keys_for;
@@ -27,17 +28,19 @@ use worker::Env;
 const MAX_BODY: usize = 256 * 1024;
 
 /// One API request, as the handlers need it.
-struct Call<'a> {
-    iso: &'a Rc<Isolate>,
+pub(super) struct Call<'a> {
+    pub(super) iso: &'a Rc<Isolate>,
     env: &'a Env,
-    req: &'a web_sys::Request,
+    pub(super) req: &'a web_sys::Request,
     query: &'a str,
-    m: Matched,
+    pub(super) m: Matched,
     claims: VerifiedClaims,
+    /// Whom the token speaks for (tenant tokens meet budgets and proofs).
+    pub(super) principal: Principal,
     request_id: String,
 }
 
-fn json_response(status: u16, body: &Value) -> SimpleResponse {
+pub(super) fn json_response(status: u16, body: &Value) -> SimpleResponse {
     let mut r = SimpleResponse::text(status, body.to_string());
     r.headers = HeaderList::new()
         .with("content-type", "application/json")
@@ -102,7 +105,7 @@ async fn serve(
         .iter()
         .find(|(n, _)| *n == "tid")
         .map(|(_, v)| v.clone());
-    let _principal: Principal = authorize(
+    let principal: Principal = authorize(
         m.spec,
         &claims,
         path_tenant.as_deref(),
@@ -115,6 +118,7 @@ async fn serve(
         query,
         m,
         claims,
+        principal,
         request_id: rid.to_string(),
     };
     dispatch(&call).await
@@ -149,7 +153,7 @@ async fn authenticate(
     verify(token, &keys, &iso.api.policy, now_s).map_err(|e| Problem::unauthorized(Some(&e)))
 }
 
-async fn read_json(req: &web_sys::Request) -> Result<Value, Problem> {
+pub(super) async fn read_json(req: &web_sys::Request) -> Result<Value, Problem> {
     let ct = req
         .headers()
         .get("content-type")
@@ -187,16 +191,16 @@ async fn read_json(req: &web_sys::Request) -> Result<Value, Problem> {
     Ok(v)
 }
 
-fn now_iso() -> String {
+pub(super) fn now_iso() -> String {
     iso8601(js_sys::Date::now() as u64)
 }
 
 impl Call<'_> {
-    fn tid(&self) -> &str {
+    pub(super) fn tid(&self) -> &str {
         self.m.param("tid")
     }
 
-    fn audit<'b>(&'b self, at: &'b str) -> AuditCx<'b> {
+    pub(super) fn audit<'b>(&'b self, at: &'b str) -> AuditCx<'b> {
         AuditCx {
             actor: &self.claims.sub,
             request_id: &self.request_id,
@@ -204,14 +208,14 @@ impl Call<'_> {
         }
     }
 
-    async fn require_tenant(&self, store: &Store) -> Result<Value, Problem> {
+    pub(super) async fn require_tenant(&self, store: &Store) -> Result<Value, Problem> {
         store
             .get_tenant(self.tid())
             .await?
             .ok_or_else(|| Problem::not_found("tenant"))
     }
 
-    async fn purge_tenant(&self, store: &Store, extra: &[String]) {
+    pub(super) async fn purge_tenant(&self, store: &Store, extra: &[String]) {
         let mut hosts = store
             .tenant_domain_names(self.tid())
             .await
@@ -290,56 +294,15 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
                 &store.list_domains(c.tid(), &page(c.query)?).await?,
             ))
         }
-        Op::CreateDomain => {
-            c.require_tenant(&store).await?;
-            let domain = bodies::domain_body(&read_json(c.req).await?, &c.iso.api.hosts)
-                .map_err(Problem::validation)?;
-            if store.domain_taken(&domain).await? {
-                return Err(Problem::conflict("domain", "is already in use"));
-            }
-            let id = new_id("dom_").map_err(|_| Problem::internal())?;
-            let at = now_iso();
-            store
-                .create_domain(c.tid(), &id, &domain, &c.audit(&at))
-                .await?;
-            c.purge_tenant(&store, &[]).await;
-            Ok(json_response(
-                201,
-                &json!({"id": id, "tenant_id": c.tid(), "domain": domain, "created_at": at}),
-            ))
-        }
+        Op::CreateDomain => domain_api::create(c, &store).await,
         Op::GetDomain => {
             c.require_tenant(&store).await?;
             let d = store.get_domain(c.tid(), c.m.param("did")).await?;
-            d.map(|d| json_response(200, &d))
+            d.map(|d| json_response(200, &d.to_json()))
                 .ok_or_else(|| Problem::not_found("domain"))
         }
-        Op::UpdateDomain => {
-            c.require_tenant(&store).await?;
-            let mut d = store
-                .get_domain(c.tid(), c.m.param("did"))
-                .await?
-                .ok_or_else(|| Problem::not_found("domain"))?;
-            let domain = bodies::domain_body(&read_json(c.req).await?, &c.iso.api.hosts)
-                .map_err(Problem::validation)?;
-            let old = d
-                .get("domain")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if domain != old {
-                if store.domain_taken(&domain).await? {
-                    return Err(Problem::conflict("domain", "is already in use"));
-                }
-                let at = now_iso();
-                store
-                    .update_domain(c.tid(), c.m.param("did"), &domain, &c.audit(&at))
-                    .await?;
-                c.purge_tenant(&store, &[old]).await;
-                d["domain"] = json!(domain);
-            }
-            Ok(json_response(200, &d))
-        }
+        Op::UpdateDomain => domain_api::rename(c, &store).await,
+        Op::VerifyDomain => domain_api::verify(c, &store).await,
         Op::DeleteDomain => {
             c.require_tenant(&store).await?;
             store

@@ -31,7 +31,8 @@ fn parse_json_column(text: Option<&str>, default: Value) -> Value {
     }
 }
 
-/// Loads a normalised host: `Ok(None)` when no domain matches.
+/// Loads a normalised host: `Ok(None)` when no active domain matches (a pending
+/// domain is not served until its owner proves control, DESIGN §2.5).
 pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord>, String> {
     let db = env
         .d1(DB_BINDING)
@@ -43,7 +44,7 @@ pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord
          r.match_json, r.handlers_json, r.created_at \
          FROM domains d LEFT JOIN routes r ON r.tenant_id = d.tenant_id \
          AND (r.custom_domain_id IS NULL OR r.custom_domain_id = d.id) \
-         WHERE d.domain IN ({})",
+         WHERE d.domain IN ({}) AND d.status = 'active'",
         placeholders.join(", ")
     );
     let args: Vec<JsValue> = candidates.iter().map(|c| JsValue::from_str(c)).collect();

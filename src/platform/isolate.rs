@@ -8,6 +8,7 @@ use crate::auth::jwks_cache::JwksCache;
 use crate::canonical_path::EncodedSlashes;
 use crate::config::document::StaticDocument;
 use crate::config::ConfigErrors;
+use crate::domains::settings::DomainSettings;
 use crate::host_config::HostConfig;
 use crate::resolve::remote::{CachedToken, RemoteSettings};
 use crate::resolve::{CacheTtls, MemoryCache};
@@ -82,6 +83,8 @@ pub(crate) struct Isolate {
     pub(crate) counters: Counters,
     /// Management API settings (also the JWKS policy for `jwt` routes).
     pub(crate) api: ApiSettings,
+    /// Domain ownership settings (DoH resolver, per-tenant budget).
+    pub(crate) domains: DomainSettings,
     /// Fetched JWKS by URL (bounded; see `crate::auth::jwks_cache`).
     pub(crate) jwks: RefCell<JwksCache>,
     /// JWKS fetches in flight, shared by concurrent requests (each records its
@@ -147,12 +150,17 @@ impl Isolate {
         for e in e1.iter().chain(&e2) {
             worker::console_error!("portico: {e}");
         }
+        let (domains, domain_warnings) = DomainSettings::from_vars(|n| var(env, n));
+        for w in domain_warnings {
+            worker::console_warn!("portico: {w}");
+        }
         Self {
             jwks: RefCell::new(JwksCache::new(api.jwks, api.jwks_url.clone())),
             route_policy,
             filter_limits,
             encoded_slashes,
             api,
+            domains,
             jwks_inflight: RefCell::new(HashMap::new()),
             remote_token: RefCell::new(None),
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),

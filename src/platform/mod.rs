@@ -5,6 +5,9 @@ mod app;
 mod body;
 mod control;
 mod d1;
+mod doh;
+mod domain_api;
+mod domain_store;
 mod env;
 mod headers;
 mod isolate;
@@ -12,8 +15,10 @@ mod jwks;
 mod outbound;
 mod remote;
 mod resolver;
+mod scheduled;
 mod store;
 mod upstream;
+mod verify;
 
 use worker::{event, Context, Env};
 

@@ -7,7 +7,7 @@ use super::isolate::{Compiled, Counters, Isolate, SourceKind};
 use super::remote;
 use crate::config::diag::Diagnostics;
 use crate::error::ProxyError;
-use crate::host::lookup_candidates;
+use crate::host::{lookup_candidates, HostPattern};
 use crate::host_config::{HostConfig, HostRecord};
 use crate::resolve::cache::classify;
 use crate::resolve::Freshness;
@@ -416,6 +416,9 @@ fn spawn_refresh(iso: &Rc<Isolate>, env: &Env, ctx: &Context, host: &str) {
     });
 }
 
+/// Most negative entries under a newly served wildcard one purge deletes.
+const MAX_NEGATIVE_PURGES: usize = 32;
+
 /// Makes a management write visible: purges the Cache API entries of `hosts` (exact
 /// names) and of every host this isolate holds for the tenant, and drops this
 /// isolate's memory entries for the tenant plus every negative and invalid entry.
@@ -430,6 +433,23 @@ pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
         .memory
         .borrow()
         .hosts_where(|_, v| matches!(v, Some(Ok(c)) if c.tenant_id == tenant_id));
+    // Hosts remembered as unknown under a wildcard that is now served (a new or
+    // just verified `*.` domain) have negative Cache API entries no row names either.
+    let wildcards: Vec<HostPattern> = hosts
+        .iter()
+        .filter(|h| h.starts_with("*."))
+        .filter_map(|h| HostPattern::parse(h).ok())
+        .collect();
+    if !wildcards.is_empty() {
+        // Anyone can fill the isolate with unknown hosts under a pending wildcard;
+        // each purge is a subrequest, so only a bounded number is worth it (the
+        // rest expire within the negative TTL).
+        let negatives = iso
+            .memory
+            .borrow()
+            .hosts_where(|h, v| v.is_none() && wildcards.iter().any(|p| p.matches(h)));
+        keys.extend(negatives.into_iter().take(MAX_NEGATIVE_PURGES));
+    }
     iso.memory.borrow_mut().remove_where(|h, v| match v {
         None | Some(Err(_)) => true,
         Some(Ok(c)) => c.tenant_id == tenant_id || hosts.iter().any(|x| x == h),

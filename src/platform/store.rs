@@ -17,7 +17,7 @@ pub(crate) struct AuditCx<'a> {
     pub(crate) at: &'a str,
 }
 
-fn s(v: &str) -> JsValue {
+pub(super) fn s(v: &str) -> JsValue {
     JsValue::from_str(v)
 }
 
@@ -25,7 +25,7 @@ fn opt(v: Option<&str>) -> JsValue {
     v.map_or(JsValue::NULL, JsValue::from_str)
 }
 
-fn storage(e: impl std::fmt::Display) -> Problem {
+pub(super) fn storage(e: impl std::fmt::Display) -> Problem {
     worker::console_error!("portico: D1: {e}");
     Problem::unavailable()
 }
@@ -80,7 +80,7 @@ const ROUTE_COLS: &str =
 
 /// The management API's view of D1.
 pub(crate) struct Store {
-    db: D1Database,
+    pub(super) db: D1Database,
 }
 
 impl Store {
@@ -88,21 +88,21 @@ impl Store {
         env.d1(DB_BINDING).map(|db| Self { db }).map_err(storage)
     }
 
-    fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, Problem> {
+    pub(super) fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, Problem> {
         self.db.prepare(sql).bind(args).map_err(storage)
     }
 
-    async fn rows(&self, sql: &str, args: &[JsValue]) -> Result<Vec<Value>, Problem> {
+    pub(super) async fn rows(&self, sql: &str, args: &[JsValue]) -> Result<Vec<Value>, Problem> {
         let r = self.stmt(sql, args)?.all().await.map_err(storage)?;
         r.results::<Value>().map_err(storage)
     }
 
-    async fn one(&self, sql: &str, args: &[JsValue]) -> Result<Option<Value>, Problem> {
+    pub(super) async fn one(&self, sql: &str, args: &[JsValue]) -> Result<Option<Value>, Problem> {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
 
     /// Runs a write batch; a UNIQUE violation becomes 409 on `conflict_path`.
-    async fn write(
+    pub(super) async fn write(
         &self,
         stmts: Vec<D1PreparedStatement>,
         conflict_path: &str,
@@ -116,7 +116,7 @@ impl Store {
         }
     }
 
-    fn audit(
+    pub(super) fn audit(
         &self,
         a: &AuditCx<'_>,
         tenant: &str,
@@ -134,7 +134,7 @@ impl Store {
         )
     }
 
-    fn after(p: &PageRequest) -> (JsValue, JsValue) {
+    pub(super) fn after(p: &PageRequest) -> (JsValue, JsValue) {
         match &p.after {
             Some((c, id)) => (s(c), s(id)),
             None => (JsValue::NULL, JsValue::NULL),
@@ -202,97 +202,6 @@ impl Store {
             self.stmt("DELETE FROM routes WHERE tenant_id = ?1", &[s(id)])?,
             self.stmt("DELETE FROM domains WHERE tenant_id = ?1", &[s(id)])?,
             self.stmt("DELETE FROM tenants WHERE id = ?1", &[s(id)])?,
-        ];
-        self.write(stmts, "id").await
-    }
-
-    // ---- domains -------------------------------------------------------------
-
-    pub(crate) async fn tenant_domain_names(&self, tid: &str) -> Result<Vec<String>, Problem> {
-        Ok(self
-            .rows("SELECT domain FROM domains WHERE tenant_id = ?1", &[s(tid)])
-            .await?
-            .into_iter()
-            .filter_map(|r| r.get("domain").and_then(Value::as_str).map(str::to_string))
-            .collect())
-    }
-
-    pub(crate) async fn get_domain(&self, tid: &str, did: &str) -> Result<Option<Value>, Problem> {
-        self.one(
-            "SELECT id, tenant_id, domain, created_at FROM domains WHERE tenant_id = ?1 AND id = ?2",
-            &[s(tid), s(did)],
-        )
-        .await
-    }
-
-    pub(crate) async fn domain_taken(&self, domain: &str) -> Result<bool, Problem> {
-        Ok(self
-            .one("SELECT id FROM domains WHERE domain = ?1", &[s(domain)])
-            .await?
-            .is_some())
-    }
-
-    pub(crate) async fn list_domains(&self, tid: &str, p: &PageRequest) -> Result<Value, Problem> {
-        let (c, i) = Self::after(p);
-        let rows = self
-            .rows(
-                "SELECT id, tenant_id, domain, created_at FROM domains WHERE tenant_id = ?4 AND (?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)) ORDER BY created_at, id LIMIT ?3",
-                &[c, i, JsValue::from(p.limit + 1), s(tid)],
-            )
-            .await?;
-        Ok(page_body(rows, p.limit, "created_at"))
-    }
-
-    pub(crate) async fn create_domain(
-        &self,
-        tid: &str,
-        id: &str,
-        domain: &str,
-        a: &AuditCx<'_>,
-    ) -> Result<(), Problem> {
-        let stmts = vec![
-            self.stmt(
-                "INSERT INTO domains (id, tenant_id, domain, created_at) VALUES (?1, ?2, ?3, ?4)",
-                &[s(id), s(tid), s(domain), s(a.at)],
-            )?,
-            self.audit(a, tid, "domain.created", "domain", id)?,
-        ];
-        self.write(stmts, "domain").await
-    }
-
-    pub(crate) async fn update_domain(
-        &self,
-        tid: &str,
-        id: &str,
-        domain: &str,
-        a: &AuditCx<'_>,
-    ) -> Result<(), Problem> {
-        let stmts = vec![
-            self.stmt(
-                "UPDATE domains SET domain = ?3 WHERE tenant_id = ?1 AND id = ?2",
-                &[s(tid), s(id), s(domain)],
-            )?,
-            self.audit(a, tid, "domain.updated", "domain", id)?,
-        ];
-        self.write(stmts, "domain").await
-    }
-
-    pub(crate) async fn delete_domain(
-        &self,
-        tid: &str,
-        id: &str,
-        a: &AuditCx<'_>,
-    ) -> Result<(), Problem> {
-        let stmts = vec![
-            self.stmt(
-                "DELETE FROM routes WHERE tenant_id = ?1 AND custom_domain_id = ?2",
-                &[s(tid), s(id)],
-            )?,
-            self.stmt(
-                "DELETE FROM domains WHERE tenant_id = ?1 AND id = ?2",
-                &[s(tid), s(id)],
-            )?,
-            self.audit(a, tid, "domain.deleted", "domain", id)?,
         ];
         self.write(stmts, "id").await
     }

@@ -5,7 +5,10 @@
 //   - the dispatch-namespace emulator (service binding DISPATCHER) and two tenant workers,
 //   - a "probe" worker with a service binding to Portico, for requests a real HTTP
 //     client cannot send (no Host header, malformed Host values),
-//   - local D1 (binding DB) with every migration in d1-migrations/ applied.
+//   - local D1 (binding DB) with every migration in d1-migrations/ applied,
+//   - a DNS-over-HTTPS stand-in on 127.0.0.1 (dev/doh.mjs) that PORTICO_DOH_URL
+//     points at unless the bindings set it: publish a TXT record with
+//     h.doh.publish(name, value) (domain verification).
 //
 // Usage in a test file:
 //
@@ -28,6 +31,7 @@ import crypto from "node:crypto";
 import { Readable } from "node:stream";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { startOrigin, patternSha256, patternChunk } from "../../dev/origin.mjs";
+import { startDoh } from "../../dev/doh.mjs";
 
 export { patternSha256, patternChunk };
 
@@ -212,7 +216,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Start everything. Options:
- *   bindings            vars for the portico worker; an object or ({ origin }) => object
+ *   bindings            vars for the portico worker; an object or ({ origin, doh }) => object
+ *                       (PORTICO_DOH_URL defaults to the DoH stand-in, h.doh)
  *   portico             override the worker under test: { script } (JS module source)
  *                       or { scriptPath, modulesRoot }; default is the Rust build.
  *   porticoOptions      extra Miniflare worker options merged into the portico worker
@@ -227,6 +232,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 export async function startHarness(opts = {}) {
   const origin = await startOrigin({ port: 0 });
+  const doh = await startDoh({ port: 0 });
   let mf;
   try {
     // Tests run as local development (PORTICO_DEV_MODE): the management API may run
@@ -235,8 +241,9 @@ export async function startHarness(opts = {}) {
       ...DEV_DEFAULTS,
       PORTICO_TENANT_BINDINGS: "EXAMPLE_SERVICE,DISPATCHER",
       PORTICO_TENANT_TARGET_EXCEPTIONS: "127.0.0.1",
-      ...(typeof opts.bindings === "function" ? opts.bindings({ origin }) : (opts.bindings ?? {})),
+      ...(typeof opts.bindings === "function" ? opts.bindings({ origin, doh }) : (opts.bindings ?? {})),
     };
+    bindings.PORTICO_DOH_URL ??= doh.dnsQueryUrl;
 
     let porticoCode;
     if (opts.portico?.script) {
@@ -340,6 +347,7 @@ export async function startHarness(opts = {}) {
     const h = {
       mf,
       origin,
+      doh,
       url,
       port: Number(url.port),
       db,
@@ -350,8 +358,12 @@ export async function startHarness(opts = {}) {
         await db.prepare("INSERT OR IGNORE INTO tenants (id, name) VALUES (?1, ?2)").bind(id, name).run();
         return id;
       },
-      async addDomain({ id = uniq("dom_"), tenant_id, domain }) {
-        await db.prepare("INSERT INTO domains (id, tenant_id, domain) VALUES (?1, ?2, ?3)").bind(id, tenant_id, domain).run();
+      /** Inserts a domain row straight into D1 (active unless `status` says otherwise). */
+      async addDomain({ id = uniq("dom_"), tenant_id, domain, status = "active", verification_token = null }) {
+        await db
+          .prepare("INSERT INTO domains (id, tenant_id, domain, status, verification_token) VALUES (?1, ?2, ?3, ?4, ?5)")
+          .bind(id, tenant_id, domain, status, verification_token)
+          .run();
         return id;
       },
       async addRoute(route) {
@@ -469,12 +481,12 @@ export async function startHarness(opts = {}) {
       },
 
       async dispose() {
-        await Promise.allSettled([mf.dispose(), origin.close()]);
+        await Promise.allSettled([mf.dispose(), origin.close(), doh.close()]);
       },
     };
     return h;
   } catch (e) {
-    await Promise.allSettled([mf?.dispose(), origin.close()]);
+    await Promise.allSettled([mf?.dispose(), origin.close(), doh.close()]);
     throw e;
   }
 }
