@@ -190,8 +190,8 @@ impl Store {
     ) -> Result<worker::D1PreparedStatement, Problem> {
         let aid = crate::api::time::new_id("aud_").map_err(|_| Problem::internal())?;
         self.stmt(
-            "INSERT INTO audit_log (id, tenant_id, actor, action, object_type, object_id, request_id, at) \
-             SELECT ?1, ?2, ?3, ?4, 'domain', ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM domains WHERE id = ?5 AND domain = ?8)",
+            "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at) \
+             SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, ?4, 'domain', ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM domains WHERE id = ?5 AND domain = ?8)",
             &[s(&aid), s(tid), s(a.actor), s(action), s(id), s(a.request_id), s(a.at), s(domain)],
         )
     }
@@ -314,8 +314,8 @@ impl Store {
         )?;
         let aid = crate::api::time::new_id("aud_").map_err(|_| Problem::internal())?;
         let audit = self.stmt(
-            "INSERT INTO audit_log (id, tenant_id, actor, action, object_type, object_id, request_id, at) \
-             SELECT ?1, ?2, ?3, 'domain.verified', 'domain', ?4, ?5, ?6 \
+            "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at) \
+             SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, 'domain.verified', 'domain', ?4, ?5, ?6 \
              WHERE EXISTS (SELECT 1 FROM domains WHERE id = ?4 AND status = 'active' AND verified_at = ?6)",
             &[s(&aid), s(&row.tenant_id), s(a.actor), s(&row.id), s(a.request_id), s(a.at)],
         )?;
