@@ -207,12 +207,19 @@ impl Chain {
         state: &mut RequestState,
         headers: &mut dyn HeaderAccess,
     ) -> RequestOutcome {
-        state.credentialed = headers.get("authorization").is_some()
-            || headers.get("cookie").is_some()
-            || self
+        // Only `cache` reads it: routes without one pay no header lookups for it.
+        if self
+            .middleware
+            .iter()
+            .any(|m| matches!(m, Middleware::Cache(_)))
+        {
+            state.credentialed = self
                 .middleware
                 .iter()
-                .any(|m| matches!(m, Middleware::BasicAuth(_) | Middleware::Jwt(_)));
+                .any(|m| matches!(m, Middleware::BasicAuth(_) | Middleware::Jwt(_)))
+                || headers.get("authorization").is_some()
+                || headers.get("cookie").is_some();
+        }
         for (i, m) in self.middleware.iter().enumerate() {
             if let Flow::Respond(res) = m.on_request(cx, state, headers) {
                 return RequestOutcome {

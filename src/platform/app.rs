@@ -221,8 +221,8 @@ async fn run(
                 Err(e) => return error_through_chain(&cx, chain, &state, outcome.ran, e, req),
             };
             let touches = chain.touches_response(outcome.ran);
-            let cookies = res.headers().has("set-cookie").unwrap_or(true);
-            if !touches && !cookies {
+            // Without response-phase work, headers are copied only for a Set-Cookie.
+            if !touches && !res.headers().has("set-cookie").unwrap_or(true) {
                 return Ok(res);
             }
             let res = with_mutable_headers(res).map_err(|_| internal(call.handler))?;
@@ -231,7 +231,7 @@ async fn run(
             if touches {
                 chain.on_response(&cx, &state, outcome.ran, res.status(), &mut h);
             }
-            if cookies {
+            if res_headers.has("set-cookie").unwrap_or(true) {
                 confine_domains(&mut h, &host, &config.domain);
             }
             Ok(res)
