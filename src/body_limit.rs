@@ -114,7 +114,7 @@ mod tests {
         /// However a body is split into chunks, it is accepted exactly when its total
         /// size is within the cap, and the buffer never holds more than the cap.
         #[test]
-        fn any_chunking_respects_the_cap(
+        fn prop_any_chunking_respects_the_cap(
             chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..32),
             cap in 0usize..1024,
         ) {

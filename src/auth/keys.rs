@@ -414,14 +414,14 @@ mod tests {
         proptest! {
             /// Fetched bytes come from anywhere a tenant points: parsing is total.
             #[test]
-            fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
+            fn prop_arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..512)) {
                 let _ = KeySet::from_fetched(&bytes, 32);
             }
 
             /// Arbitrary JSON documents parse or are refused, never panic, and an
             /// accepted set never holds more keys than the cap.
             #[test]
-            fn arbitrary_json_never_panics(v in json_value()) {
+            fn prop_arbitrary_json_never_panics(v in json_value()) {
                 let body = serde_json::to_vec(&v).unwrap_or_default();
                 if let Ok(ks) = KeySet::from_fetched(&body, 32) {
                     prop_assert!(ks.keys.len() <= 32);
@@ -434,7 +434,7 @@ mod tests {
 
             /// Lists of JWK-shaped objects: accepted exactly when within the cap.
             #[test]
-            fn key_lists_are_capped(keys in vec(jwk_like(), 0..40)) {
+            fn prop_key_lists_are_capped(keys in vec(jwk_like(), 0..40)) {
                 let n = keys.len();
                 let body = serde_json::to_vec(&json!({ "keys": keys })).unwrap_or_default();
                 match KeySet::from_fetched(&body, 32) {

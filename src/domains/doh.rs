@@ -223,28 +223,28 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_is_total_over_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        fn prop_parse_is_total_over_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_txt_answer(&body);
         }
 
         #[test]
-        fn txt_data_is_total(data in ".{0,300}") {
+        fn prop_txt_data_is_total(data in ".{0,300}") {
             let _ = txt_data(&data);
         }
 
         #[test]
-        fn quoted_split_strings_round_trip(s in "[ -~]{0,600}", chunk in 1usize..300) {
+        fn prop_quoted_split_strings_round_trip(s in "[ -~]{0,600}", chunk in 1usize..300) {
             prop_assert_eq!(txt_data(&quote(&s, chunk)), s);
         }
 
         #[test]
-        fn unicode_round_trips_through_decimal_escapes(s in "\\PC{0,80}", chunk in 1usize..64) {
+        fn prop_unicode_round_trips_through_decimal_escapes(s in "\\PC{0,80}", chunk in 1usize..64) {
             // Splitting may cut a UTF-8 sequence; the concatenation restores it.
             prop_assert_eq!(txt_data(&quote(&s, chunk)), s);
         }
 
         #[test]
-        fn answers_from_json_values(values in prop::collection::vec(("[ -~]{0,40}", any::<i64>()), 0..8)) {
+        fn prop_answers_from_json_values(values in prop::collection::vec(("[ -~]{0,40}", any::<i64>()), 0..8)) {
             let answers: Vec<Value> = values
                 .iter()
                 .map(|(d, t)| serde_json::json!({"type": t.rem_euclid(20), "data": quote(d, 255)}))

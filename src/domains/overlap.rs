@@ -189,7 +189,7 @@ mod tests {
         /// `overlaps` agrees with "some host is served by both", checked on hosts
         /// built from both names.
         #[test]
-        fn overlap_means_a_shared_host(a in domain(), b in domain(), extra in label()) {
+        fn prop_overlap_means_a_shared_host(a in domain(), b in domain(), extra in label()) {
             let host_of = |d: &str| match d.strip_prefix("*.") {
                 Some(base) => format!("{extra}.{base}"),
                 None => d.to_string(),
@@ -203,7 +203,7 @@ mod tests {
         /// The storage query finds every stored overlap: either by name or in the
         /// reversed-name range.
         #[test]
-        fn query_finds_every_overlap(new in domain(), stored in domain()) {
+        fn prop_query_finds_every_overlap(new in domain(), stored in domain()) {
             let q = OverlapQuery::for_domain(&new);
             let rev = reversed(&stored);
             let found = q.names.contains(&stored)

@@ -174,7 +174,7 @@ mod tests {
         /// The suffix is always a tail of the name on a label boundary, and it is
         /// its own public suffix (the lookup is idempotent).
         #[test]
-        fn suffix_is_a_label_tail(
+        fn prop_suffix_is_a_label_tail(
             labels in proptest::collection::vec("[a-z0-9-]{1,8}|co|uk|jp|kawasaki|city|github|io|ck|www", 1..6)
         ) {
             let name = labels.join(".");
@@ -187,7 +187,7 @@ mod tests {
         }
 
         #[test]
-        fn total_over_any_string(s in ".{0,80}") {
+        fn prop_total_over_any_string(s in ".{0,80}") {
             let _ = wildcard_spans_registrants(&s);
             let _ = public_suffix(&s);
         }

@@ -153,7 +153,7 @@ proptest! {
     /// past its bound, keys are never used past TTL + stale allowance, and a URL
     /// whose last fetch failed is not fetched again within the minimum interval.
     #[test]
-    fn invariants_hold_for_any_sequence(steps in proptest::collection::vec(step(), 1..120)) {
+    fn prop_invariants_hold_for_any_sequence(steps in proptest::collection::vec(step(), 1..120)) {
         let mut c = JwksCache::new(policy(), Some("u0".into()));
         let mut now = 0u64;
         // Model: per URL, when the last good set was fetched and when the last
