@@ -535,3 +535,41 @@ export async function expectError(assert, res, status, code, body) {
   if (body !== undefined) assert.equal(text.trim(), body);
   return text;
 }
+
+const assertEqual = (a, b, msg) => {
+  if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
+};
+const assertOk = (v, msg) => {
+  if (!v) throw new Error(msg);
+};
+
+/**
+ * The proof that an attack did not crash the shared isolate (needs
+ * PORTICO_DEBUG_HEADERS=true):
+ * runs `attack` while a slow request runs on another (witness) host, then proves
+ * the isolate survived: the slow request finished normally and the witness host is
+ * still answered from isolate memory with counters that did not go back.
+ */
+export async function survives(h, attack) {
+  const { host } = await h.addHost({
+    routes: [{ match: { path: "/*" }, handlers: [{ type: "http", options: { upstream_url: `${h.origin.url}/` } }] }],
+  });
+  const warm = await h.fetch("/warm", { host });
+  await warm.text();
+  const warm2 = await h.fetch("/warm2", { host });
+  await warm2.text();
+  assertEqual(warm2.headers.get("x-portico-host-cache"), "memory", "witness warm");
+  const before = parseStats(warm2);
+  const slow = h.fetch("/slow?ms=1500", { host });
+  const result = await attack();
+  const slowRes = await slow;
+  assertEqual(slowRes.status, 200, "the slow request beside the attack finished normally");
+  assertEqual((await json(slowRes)).origin, "demo-origin");
+  const after = await h.fetch("/after", { host });
+  await after.text();
+  assertEqual(after.headers.get("x-portico-host-cache"), "memory", "isolate memory survived");
+  const a = parseStats(after);
+  for (const k of Object.keys(before)) assertOk(a[k] >= before[k], `counter ${k} did not reset (${before[k]} → ${a[k]})`);
+  return result;
+}
+

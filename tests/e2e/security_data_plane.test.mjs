@@ -8,7 +8,7 @@
 import { test, describe, before } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { useHarness, json, expectError, parseStats, uniq } from "./harness.mjs";
+import { useHarness, json, expectError, parseStats, uniq, survives } from "./harness.mjs";
 import { makeKey, signJwt, jwks, now } from "./support/tokens.mjs";
 
 const ISS = "https://issuer.security.test";
@@ -61,34 +61,6 @@ async function expectRefusedWrite(h, res, tenant, path, status = 400, what = "")
   const { results } = await h.db.prepare("SELECT COUNT(*) AS n FROM routes WHERE tenant_id = ?1").bind(tenant).all();
   assert.equal(results[0].n, 0, `${what}: nothing stored`);
   return p;
-}
-
-/**
- * Runs `attack` while a slow request runs on another (witness) host, then proves
- * the isolate survived: the slow request finished normally and the witness host is
- * still answered from isolate memory with counters that did not go back.
- */
-async function survives(h, attack) {
-  const { host } = await h.addHost({
-    routes: [{ match: { path: "/*" }, handlers: [{ type: "http", options: { upstream_url: `${h.origin.url}/` } }] }],
-  });
-  const warm = await h.fetch("/warm", { host });
-  await warm.text();
-  const warm2 = await h.fetch("/warm2", { host });
-  await warm2.text();
-  assert.equal(warm2.headers.get("x-portico-host-cache"), "memory", "witness warm");
-  const before = parseStats(warm2);
-  const slow = h.fetch("/slow?ms=1500", { host });
-  const result = await attack();
-  const slowRes = await slow;
-  assert.equal(slowRes.status, 200, "the slow request beside the attack finished normally");
-  assert.equal((await json(slowRes)).origin, "demo-origin");
-  const after = await h.fetch("/after", { host });
-  await after.text();
-  assert.equal(after.headers.get("x-portico-host-cache"), "memory", "isolate memory survived");
-  const a = parseStats(after);
-  for (const k of Object.keys(before)) assert.ok(a[k] >= before[k], `counter ${k} did not reset (${before[k]} → ${a[k]})`);
-  return result;
 }
 
 const httpTo = (h, path = "/") => ({ type: "http", options: { upstream_url: `${h.origin.url}${path}` } });
