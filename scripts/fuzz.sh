@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # `npm run fuzz`: every property test (`prop_*`) run natively in release mode with
 # many more cases than `cargo test`'s short pass, each bounded in time.
-#   FUZZ_CASES    cases per target (default 20000)
+#   FUZZ_CASES    cases per target (default 100000)
 #   FUZZ_SECONDS  time bound per target (default 120); a target that reaches it
 #                 without a failure is reported as "time bound" and counts as a pass
 #   FUZZ_ONLY     substring filter on target names
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-CASES="${FUZZ_CASES:-20000}"
+CASES="${FUZZ_CASES:-100000}"
 SECONDS_EACH="${FUZZ_SECONDS:-120}"
 echo "== building property tests (release)"
 cargo test --release --lib --no-run 2>&1 | tail -1
