@@ -2,51 +2,26 @@
 //! validation → one D1 batch (with its audit row) → cache purge → JSON response.
 //! Every decision is made by the pure code in `crate::api` and `crate::auth`.
 
-use super::body::{discard, read_capped, ReadError};
+use super::api_call::{json_response, now_iso, read_json, Call};
 use super::domain_api;
 use super::env::EnvBindings;
 use super::isolate::Isolate;
 use super::jwks::keys_for;
 use super::resolver::purge;
-use super::store::{AuditCx, Store};
+use super::store::Store;
 use crate::api::authz::{authorize, Principal};
 use crate::api::bodies::{self, ValidRoute};
 use crate::api::paging::parse_page;
-use crate::api::router::{route, Matched, Op, RouteError};
-use crate::api::time::{iso8601, new_id};
+use crate::api::router::{route, Op, RouteError};
+use crate::api::time::new_id;
 use crate::api::{openapi, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
-use crate::body_limit::check_declared;
 use crate::host::normalize_host;
 use crate::message::{HeaderList, SimpleResponse};
 use crate::percent::query_first;
 use serde_json::{json, Value};
 use std::rc::Rc;
 use worker::Env;
-
-/// Largest accepted request body, enforced while it streams.
-const MAX_BODY: usize = 256 * 1024;
-
-/// One API request, as the handlers need it.
-pub(super) struct Call<'a> {
-    pub(super) iso: &'a Rc<Isolate>,
-    env: &'a Env,
-    pub(super) req: &'a web_sys::Request,
-    query: &'a str,
-    pub(super) m: Matched,
-    claims: VerifiedClaims,
-    /// Whom the token speaks for (tenant tokens meet budgets and proofs).
-    pub(super) principal: Principal,
-    request_id: String,
-}
-
-pub(super) fn json_response(status: u16, body: &Value) -> SimpleResponse {
-    let mut r = SimpleResponse::text(status, body.to_string());
-    r.headers = HeaderList::new()
-        .with("content-type", "application/json")
-        .with("cache-control", "no-store");
-    r
-}
 
 fn request_id(req: &web_sys::Request) -> String {
     req.headers()
@@ -151,78 +126,6 @@ async fn authenticate(
         }
     }
     verify(token, &keys, &iso.api.policy, now_s).map_err(|e| Problem::unauthorized(Some(&e)))
-}
-
-pub(super) async fn read_json(req: &web_sys::Request) -> Result<Value, Problem> {
-    let ct = req
-        .headers()
-        .get("content-type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let mime = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if mime != "application/json" && !mime.ends_with("+json") {
-        return Err(Problem::unsupported_media_type());
-    }
-    // Refuse a declared oversize body unread; otherwise read the stream (chunked
-    // bodies too) chunk by chunk and cut it off at the cap.
-    let declared = req.headers().get("content-length").ok().flatten();
-    if check_declared(declared.as_deref(), MAX_BODY).is_err() {
-        discard(req.body());
-        return Err(Problem::too_large(MAX_BODY));
-    }
-    let bytes = match req.body() {
-        Some(stream) => read_capped(&stream, MAX_BODY).await.map_err(|e| match e {
-            ReadError::TooLarge(_) => Problem::too_large(MAX_BODY),
-            ReadError::Stream(_) => Problem::invalid_json("the body could not be read"),
-        })?,
-        None => Vec::new(),
-    };
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Problem::invalid_json(format!("the body is not valid JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(Problem::invalid_json("the body must be a JSON object"));
-    }
-    Ok(v)
-}
-
-pub(super) fn now_iso() -> String {
-    iso8601(js_sys::Date::now() as u64)
-}
-
-impl Call<'_> {
-    pub(super) fn tid(&self) -> &str {
-        self.m.param("tid")
-    }
-
-    pub(super) fn audit<'b>(&'b self, at: &'b str) -> AuditCx<'b> {
-        AuditCx {
-            actor: &self.claims.sub,
-            request_id: &self.request_id,
-            at,
-        }
-    }
-
-    pub(super) async fn require_tenant(&self, store: &Store) -> Result<Value, Problem> {
-        store
-            .get_tenant(self.tid())
-            .await?
-            .ok_or_else(|| Problem::not_found("tenant"))
-    }
-
-    pub(super) async fn purge_tenant(&self, store: &Store, extra: &[String]) {
-        let mut hosts = store
-            .tenant_domain_names(self.tid())
-            .await
-            .unwrap_or_default();
-        hosts.extend(extra.iter().cloned());
-        purge(self.iso, self.tid(), &hosts).await;
-    }
 }
 
 fn page(query: &str) -> Result<crate::api::paging::PageRequest, Problem> {

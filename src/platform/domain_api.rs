@@ -2,7 +2,7 @@
 //! and rename (overlap checks across tenants, the per-tenant budget, pending for
 //! tenant tokens) and `_verify`.
 
-use super::control::{json_response, now_iso, read_json, Call};
+use super::api_call::{json_response, now_iso, read_json, Call};
 use super::domain_store::{DomainState, GuardedWrite};
 use super::store::Store;
 use super::verify::check_domain;

@@ -1,6 +1,7 @@
 //! The thin layer over `worker::*` (wasm32 only): the fetch entry point, bindings,
 //! JS header access, host resolution I/O and upstream calls.
 
+mod api_call;
 mod app;
 mod body;
 mod control;
