@@ -9,6 +9,9 @@ pub const DEFAULT_DOH_TIMEOUT_MS: u64 = 5_000;
 /// Default `PORTICO_DOMAIN_RECHECK_BATCH`: pending domains one scheduled run checks
 /// (one DoH subrequest each; the free plan allows 50 per invocation).
 pub const DEFAULT_RECHECK_BATCH: u32 = 20;
+/// Default `PORTICO_PENDING_DOMAIN_DAYS`: an unproven claim blocks the name for
+/// everyone else only this long (a squatter cannot hold another's name forever).
+pub const DEFAULT_PENDING_DAYS: u32 = 7;
 
 /// Domain ownership settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub struct DomainSettings {
     pub max_domains_per_tenant: u32,
     /// Pending domains one scheduled run re-checks.
     pub recheck_batch: u32,
+    /// Days a domain may stay pending before the scheduled job removes it (0 = never).
+    pub pending_days: u32,
 }
 
 impl DomainSettings {
@@ -37,6 +42,7 @@ impl DomainSettings {
             doh_timeout_ms: DEFAULT_DOH_TIMEOUT_MS,
             max_domains_per_tenant: DEFAULT_MAX_DOMAINS_PER_TENANT,
             recheck_batch: DEFAULT_RECHECK_BATCH,
+            pending_days: DEFAULT_PENDING_DAYS,
         };
         if let Some(url) = get("PORTICO_DOH_URL") {
             if valid_doh_url(&url) {
@@ -61,6 +67,9 @@ impl DomainSettings {
         num("PORTICO_MAX_DOMAINS_PER_TENANT", 0, 100_000, &mut max);
         let mut batch = u64::from(s.recheck_batch);
         num("PORTICO_DOMAIN_RECHECK_BATCH", 1, 500, &mut batch);
+        let mut days = u64::from(s.pending_days);
+        num("PORTICO_PENDING_DOMAIN_DAYS", 0, 3650, &mut days);
+        s.pending_days = u32::try_from(days).unwrap_or(DEFAULT_PENDING_DAYS);
         s.doh_timeout_ms = timeout;
         s.max_domains_per_tenant = u32::try_from(max).unwrap_or(DEFAULT_MAX_DOMAINS_PER_TENANT);
         s.recheck_batch = u32::try_from(batch).unwrap_or(DEFAULT_RECHECK_BATCH);
@@ -77,14 +86,17 @@ mod tests {
         let (d, w) = DomainSettings::from_vars(|_| None);
         assert_eq!(d.doh_url, DEFAULT_DOH_URL);
         assert_eq!(d.max_domains_per_tenant, 100);
+        assert_eq!(d.pending_days, DEFAULT_PENDING_DAYS);
         assert!(w.is_empty());
         let (s, w) = DomainSettings::from_vars(|n| match n {
             "PORTICO_DOH_URL" => Some("http://127.0.0.1:8053/dns-query".into()),
             "PORTICO_MAX_DOMAINS_PER_TENANT" => Some("3".into()),
             "PORTICO_DOH_TIMEOUT_MS" => Some("nope".into()),
             "PORTICO_DOMAIN_RECHECK_BATCH" => Some("0".into()),
+            "PORTICO_PENDING_DOMAIN_DAYS" => Some("0".into()),
             _ => None,
         });
+        assert_eq!(s.pending_days, 0, "0 turns expiry off");
         assert_eq!(s.doh_url, "http://127.0.0.1:8053/dns-query");
         assert_eq!(s.max_domains_per_tenant, 3);
         assert_eq!(s.doh_timeout_ms, DEFAULT_DOH_TIMEOUT_MS);

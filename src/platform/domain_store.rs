@@ -323,6 +323,48 @@ impl Store {
     }
 
     /// The pending domains checked longest ago (never-checked first).
+    /// Removes up to `limit` domains still pending since before `cutoff` (ISO time),
+    /// with the routes scoped to them and an audit row each; returns how many.
+    pub(crate) async fn expire_pending(
+        &self,
+        cutoff: &str,
+        limit: u32,
+        a: &AuditCx<'_>,
+    ) -> Result<u32, Problem> {
+        let stale = self
+            .domain_rows(
+                &format!("SELECT {DOMAIN_COLS} FROM domains WHERE status = 'pending' AND created_at < ?1 ORDER BY created_at, id LIMIT ?2"),
+                &[s(cutoff), JsValue::from(limit)],
+            )
+            .await?;
+        let mut removed = 0u32;
+        for row in stale {
+            let aid = crate::api::time::new_id("aud_").map_err(|_| Problem::internal())?;
+            // Audit first, while the tenant row and the pending domain still exist;
+            // each statement re-checks that the domain is still pending.
+            let stmts = vec![
+                self.stmt(
+                    "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at) \
+                     SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, 'domain.expired', 'domain', ?4, ?5, ?6 \
+                     WHERE EXISTS (SELECT 1 FROM domains WHERE id = ?4 AND status = 'pending')",
+                    &[s(&aid), s(&row.tenant_id), s(a.actor), s(&row.id), s(a.request_id), s(a.at)],
+                )?,
+                self.stmt(
+                    "DELETE FROM routes WHERE custom_domain_id = ?1 AND EXISTS (SELECT 1 FROM domains WHERE id = ?1 AND status = 'pending')",
+                    &[s(&row.id)],
+                )?,
+                self.stmt(
+                    "DELETE FROM domains WHERE id = ?1 AND status = 'pending'",
+                    &[s(&row.id)],
+                )?,
+            ];
+            if matches!(self.guarded(stmts).await?, GuardedWrite::Written) {
+                removed = removed.saturating_add(1);
+            }
+        }
+        Ok(removed)
+    }
+
     pub(crate) async fn pending_domains(&self, limit: u32) -> Result<Vec<DomainRow>, Problem> {
         self.domain_rows(
             &format!("SELECT {DOMAIN_COLS} FROM domains WHERE status = 'pending' ORDER BY checked_at, id LIMIT ?1"),

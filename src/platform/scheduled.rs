@@ -13,36 +13,57 @@ use worker::{event, Env, ScheduleContext, ScheduledEvent};
 enum Job {
     /// Re-check pending domains' DNS challenge records.
     RecheckPendingDomains,
+    /// Remove domains pending longer than `PORTICO_PENDING_DOMAIN_DAYS`, so an
+    /// unproven claim cannot block a name for its real owner forever.
+    ExpirePendingDomains,
 }
 
 impl Job {
-    const ALL: [Job; 1] = [Job::RecheckPendingDomains];
+    const ALL: [Job; 2] = [Job::RecheckPendingDomains, Job::ExpirePendingDomains];
 
     fn name(self) -> &'static str {
         match self {
             Self::RecheckPendingDomains => "recheck-pending-domains",
+            Self::ExpirePendingDomains => "expire-pending-domains",
         }
     }
 
-    async fn run(self, iso: &Isolate, env: &Env, at: &str, run_id: &str) -> Result<String, String> {
+    async fn run(
+        self,
+        iso: &Isolate,
+        env: &Env,
+        now_ms: u64,
+        at: &str,
+        run_id: &str,
+    ) -> Result<String, String> {
+        let store = Store::open(env).map_err(|p| p.detail)?;
+        let audit = AuditCx {
+            actor: "portico:scheduled",
+            request_id: run_id,
+            at,
+        };
         match self {
-            Self::RecheckPendingDomains => {
-                let store = Store::open(env).map_err(|p| p.detail)?;
-                let audit = AuditCx {
-                    actor: "portico:scheduled",
-                    request_id: run_id,
-                    at,
-                };
-                recheck_pending(iso, &store, &audit)
+            Self::ExpirePendingDomains => {
+                let days = u64::from(iso.domains.pending_days);
+                if days == 0 {
+                    return Ok("off (PORTICO_PENDING_DOMAIN_DAYS=0)".into());
+                }
+                let cutoff = iso8601(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
+                store
+                    .expire_pending(&cutoff, iso.domains.recheck_batch, &audit)
                     .await
-                    .map(|s| {
-                        format!(
-                            "checked {} pending domains, {} verified",
-                            s.checked, s.verified
-                        )
-                    })
+                    .map(|n| format!("removed {n} domains pending since before {cutoff}"))
                     .map_err(|p| p.detail)
             }
+            Self::RecheckPendingDomains => recheck_pending(iso, &store, &audit)
+                .await
+                .map(|s| {
+                    format!(
+                        "checked {} pending domains, {} verified",
+                        s.checked, s.verified
+                    )
+                })
+                .map_err(|p| p.detail),
         }
     }
 }
@@ -51,14 +72,15 @@ impl Job {
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let iso = Isolate::get(&env);
     let scheduled_ms = event.schedule();
-    let at = iso8601(if scheduled_ms.is_finite() && scheduled_ms > 0.0 {
+    let now_ms = if scheduled_ms.is_finite() && scheduled_ms > 0.0 {
         scheduled_ms as u64
     } else {
         js_sys::Date::now() as u64
-    });
+    };
+    let at = iso8601(now_ms);
     let run_id = format!("cron:{}@{at}", event.cron());
     for job in Job::ALL {
-        match job.run(&iso, &env, &at, &run_id).await {
+        match job.run(&iso, &env, now_ms, &at, &run_id).await {
             Ok(msg) => worker::console_log!("portico: {} ({run_id}): {msg}", job.name()),
             Err(e) => worker::console_error!("portico: {} ({run_id}) failed: {e}", job.name()),
         }

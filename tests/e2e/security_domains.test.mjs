@@ -299,6 +299,28 @@ describe("domain ownership across hostile tenants", () => {
     assert.ok(audit.some((a) => a.action === "domain.verified" && a.object_id === d.id && a.actor === "portico:scheduled"), JSON.stringify(audit));
   });
 
+  test("a squatter's unproven claim expires (PORTICO_PENDING_DOMAIN_DAYS), freeing the name for its owner", async () => {
+    const squatter = await createTenant("squat");
+    const owner = await createTenant("owner");
+    const name = `shop.sq-${u}.test`;
+    const claim = expectStatus(await api("POST", `/tenants/${squatter}/domains`, { token: tenantToken(squatter), body: { domain: name } }), 201, "squat");
+    assert.equal(claim.status, "pending");
+    const fresh = expectStatus(await api("POST", `/tenants/${squatter}/domains`, { token: tenantToken(squatter), body: { domain: `fresh.sq-${u}.test` } }), 201, "fresh claim");
+    const blocked = await api("POST", `/tenants/${owner}/domains`, { token: tenantToken(owner), body: { domain: name } });
+    assert.equal(blocked.status, 409, "the pending claim blocks the name meanwhile");
+    // Eight days later (the default is seven), the cron run removes the stale claim only.
+    const old = new Date(Date.now() - 8 * 86_400_000).toISOString();
+    await h.db.prepare("UPDATE domains SET created_at = ?1 WHERE id = ?2").bind(old, claim.id).run();
+    const worker = await h.mf.getWorker();
+    await worker.scheduled({ cron: "*/10 * * * *", scheduledTime: new Date() });
+    assert.equal(await h.db.prepare("SELECT id FROM domains WHERE id = ?1").bind(claim.id).first(), null, "stale claim removed");
+    assert.ok(await h.db.prepare("SELECT id FROM domains WHERE id = ?1").bind(fresh.id).first(), "a recent claim stays");
+    const audit = expectStatus(await api("GET", `/tenants/${squatter}/audit`), 200, "audit").items;
+    assert.ok(audit.some((a) => a.action === "domain.expired" && a.object_id === claim.id && a.actor === "portico:scheduled"), JSON.stringify(audit));
+    const mine = expectStatus(await api("POST", `/tenants/${owner}/domains`, { token: tenantToken(owner), body: { domain: name } }), 201, "owner claims");
+    assert.equal(mine.status, "pending");
+  });
+
   test("a domain created with the operator's token is active and served at once", async () => {
     const O = await createTenant("oper");
     const host = `op.o-${u}.test`;
