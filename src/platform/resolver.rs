@@ -59,8 +59,12 @@ fn now_ms() -> u64 {
 }
 
 fn cache_key(host: &str) -> String {
-    // Keys must be URLs; using the host's own name keeps them on our zone.
-    format!("https://{host}/.portico/host-cache/v1")
+    // Keys must be URLs; using the host's own name keeps them on our zone. A
+    // shared wildcard entry (`*.example.com`) lives under its base name.
+    match host.strip_prefix("*.") {
+        Some(base) => format!("https://{base}/.portico/host-cache/v1/wildcard"),
+        None => format!("https://{host}/.portico/host-cache/v1"),
+    }
 }
 
 fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
@@ -204,7 +208,14 @@ fn exclusive_wildcard(
         }
         let value = hit.value?;
         match hit.freshness {
-            Freshness::Fresh => return Some((value, Tier::Memory)),
+            Freshness::Fresh => {
+                // Writes through other isolates purge the colo tier: check it in
+                // the background, as for per-host entries.
+                if hit.start_check {
+                    spawn_colo_check(iso, env, ctx, key, hit.stored_at_ms);
+                }
+                return Some((value, Tier::Memory));
+            }
             Freshness::Revalidate => {
                 if hit.start_refresh {
                     spawn_refresh(iso, env, ctx, key);
@@ -248,20 +259,17 @@ fn store(
         // A purge ran while this read was in flight: answer with it, cache nothing.
         return (value, None);
     }
-    if let Some(wild) = record
+    // One entry for a whole exclusive wildcard (memory and colo tier): no
+    // per-host slot, so a flood of random subdomains cannot evict other hosts.
+    let key = record
         .as_ref()
         .filter(|r| r.exclusive)
-        .map(|r| r.domain.clone())
-    {
-        // One entry for the whole wildcard; no per-host memory slot or Cache API
-        // entry, so a flood of random subdomains cannot evict other hosts.
-        iso.memory.borrow_mut().put(&wild, value.clone(), now);
-        return (value, None);
-    }
-    iso.memory.borrow_mut().put(host, value.clone(), now);
-    if host.starts_with('*') {
-        // A wildcard refreshed as a whole has no Cache API key of its own.
-        return (value, None);
+        .map_or_else(|| host.to_string(), |r| r.domain.clone());
+    iso.memory.borrow_mut().put(&key, value.clone(), now);
+    if key != host && host.starts_with("*.") {
+        // A shared wildcard entry whose domain is now answered by another record
+        // (it was deleted under a wider one) must not keep serving its hosts.
+        iso.memory.borrow_mut().put(host, None, now);
     }
     let entry = StoredEntry {
         stored_at_ms: now,
@@ -275,7 +283,7 @@ fn store(
         return (value, None);
     }
     Counters::bump(&iso.counters.cache_api_writes);
-    let key = cache_key(host);
+    let key = cache_key(&key);
     let iso2 = iso.clone();
     let write = async move {
         if iso2.purge_generation.get() != generation {
@@ -454,9 +462,8 @@ pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
         None | Some(Err(_)) => true,
         Some(Ok(c)) => c.tenant_id == tenant_id || hosts.iter().any(|x| x == h),
     });
-    // Wildcard domains have no exact cache key of their own.
-    keys.retain(|h| !h.starts_with('*'));
-    keys.extend(hosts.iter().filter(|h| !h.starts_with("*.")).cloned());
+    // Every name, wildcards too: a shared wildcard entry has a colo key.
+    keys.extend(hosts.iter().cloned());
     keys.sort();
     keys.dedup();
     let cache = Cache::default();

@@ -47,6 +47,26 @@ describe("colo check on (1 s window, 60 s fresh TTL)", () => {
     assert.equal(seen, "v2", "the change arrived long before the 60 s fresh TTL");
   });
 
+  test("the one shared entry of a wildcard is checked too: another isolate's write arrives within the window", async () => {
+    const tenant = h.uniq("tw");
+    await h.addTenant(tenant);
+    const base = `${h.uniq("w")}.test`;
+    const domain_id = await h.addDomain({ tenant_id: tenant, domain: `*.${base}` });
+    const routeId = await h.addRoute({ tenant_id: tenant, custom_domain_id: domain_id, handlers: [{ type: "static", options: { body: "v1" } }] });
+    assert.deepEqual(await text(h, `a.${base}`), { body: "v1", tier: "source" });
+    assert.deepEqual(await text(h, `b.${base}`), { body: "v1", tier: "memory" }, "shared by every host under it");
+    await h.db.prepare("UPDATE routes SET handlers_json = ?1 WHERE id = ?2").bind(JSON.stringify([{ type: "static", options: { body: "v2" } }]), routeId).run();
+    const caches = await h.mf.getCaches();
+    assert.equal(await caches.default.delete(`https://${base}/.portico/host-cache/v1/wildcard`), true, "the colo tier held the wildcard entry");
+    await sleep(1100);
+    let seen = null;
+    for (let i = 0; i < 30 && seen !== "v2"; i++) {
+      seen = (await text(h, `${h.uniq("r")}.${base}`)).body;
+      if (seen !== "v2") await sleep(100);
+    }
+    assert.equal(seen, "v2", "the change arrived long before the 60 s fresh TTL");
+  });
+
   test("an unchanged colo entry only confirms memory (no source read)", async () => {
     const { host } = await h.addHost({ routes: route("same") });
     await text(h, host);
