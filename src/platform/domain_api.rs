@@ -3,7 +3,7 @@
 //! tenant tokens) and `_verify`.
 
 use super::api_call::{json_response, now_iso, read_json, Call};
-use super::domain_store::{DomainState, GuardedWrite};
+use super::domain_store::{DomainRow, DomainState, GuardedWrite};
 use super::store::Store;
 use super::verify::check_domain;
 use crate::api::authz::Principal;
@@ -95,15 +95,21 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     Ok(json_response(201, &row.to_json()))
 }
 
-/// `PATCH /tenants/{tid}/domains/{did}`: a tenant's rename starts pending again
-/// with a new value (proof of the old name says nothing about the new one).
-pub(super) async fn rename(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+/// The path's tenant (which must exist) and its domain `{did}` (else 404).
+async fn domain_of<'c>(c: &'c Call<'_>, store: &Store) -> Result<(&'c str, DomainRow), Problem> {
     c.require_tenant(store).await?;
     let did = c.m.param("did");
     let row = store
         .get_domain(c.tid(), did)
         .await?
         .ok_or_else(|| Problem::not_found("domain"))?;
+    Ok((did, row))
+}
+
+/// `PATCH /tenants/{tid}/domains/{did}`: a tenant's rename starts pending again
+/// with a new value (proof of the old name says nothing about the new one).
+pub(super) async fn rename(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    let (did, row) = domain_of(c, store).await?;
     let domain = bodies::domain_body(&read_json(c.req).await?, &c.iso.api.hosts)
         .map_err(Problem::validation)?;
     if domain == row.domain {
@@ -136,12 +142,7 @@ pub(super) async fn rename(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 /// 200 with the domain either way; `status` says whether it is served and, while
 /// pending, `verification.last_check` says what the lookup found.
 pub(super) async fn verify(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
-    c.require_tenant(store).await?;
-    let did = c.m.param("did");
-    let row = store
-        .get_domain(c.tid(), did)
-        .await?
-        .ok_or_else(|| Problem::not_found("domain"))?;
+    let (did, row) = domain_of(c, store).await?;
     if row.status() == DomainStatus::Pending {
         let at = now_iso();
         check_domain(c.iso, store, &row, &c.audit(&at)).await?;
