@@ -8,3 +8,5 @@ export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 worker-build --release
+# The lean JS entry (js/entry.mjs) sits in front of the generated one.
+cp js/entry.mjs build/entry.mjs

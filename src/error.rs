@@ -24,6 +24,12 @@ pub enum ProxyError {
     /// holds a refused encoded slash (DESIGN §3).
     #[error("Invalid path: {0}")]
     InvalidPath(crate::canonical_path::PathError),
+    /// A `rate_limit` handler's counter is over its limit.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds until the limiter's window has passed (`Retry-After`).
+        retry_after_s: u32,
+    },
     /// The host source failed and no stale copy was available.
     #[error("host lookup failed: {0}")]
     ResolveFailed(String),
@@ -67,6 +73,7 @@ impl ProxyError {
         match self {
             Self::MissingHost | Self::InvalidHost | Self::InvalidPath(_) => 400,
             Self::UnknownHost | Self::NoRoute => 404,
+            Self::RateLimited { .. } => 429,
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => 502,
             Self::ConfigInvalid => 503,
             Self::ResolveTimeout | Self::HandlerTimeout { .. } => 504,
@@ -79,6 +86,7 @@ impl ProxyError {
         match self {
             Self::MissingHost | Self::InvalidHost | Self::UnknownHost | Self::NoRoute => None,
             Self::InvalidPath(_) => Some("invalid_path".into()),
+            Self::RateLimited { .. } => Some("rate_limited".into()),
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) => Some("data_plane_error".into()),
             Self::ResolveTimeout => Some("resolve_host_timeout".into()),
             Self::ConfigInvalid => Some("config_invalid".into()),
@@ -97,6 +105,7 @@ impl ProxyError {
             Self::UnknownHost => "Unknown host",
             Self::NoRoute => "No matching route",
             Self::InvalidPath(_) => "Invalid path",
+            Self::RateLimited { .. } => "Too many requests",
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => {
                 "Bad gateway"
             }
@@ -118,6 +127,9 @@ impl ProxyError {
             res.headers.set(ERROR_HEADER, &code);
         }
         res.headers.set("cache-control", "no-store");
+        if let Self::RateLimited { retry_after_s } = self {
+            res.headers.set("retry-after", &retry_after_s.to_string());
+        }
         res
     }
 }
@@ -188,12 +200,20 @@ mod tests {
                 Some("dispatch_namespace_failed"),
                 "Internal error",
             ),
+            (
+                ProxyError::RateLimited { retry_after_s: 60 },
+                429,
+                Some("rate_limited"),
+                "Too many requests",
+            ),
         ];
         for (err, status, code, body) in rows {
             let res = err.to_response();
             assert_eq!(res.status, status, "{err:?}");
             assert_eq!(res.headers.get(ERROR_HEADER).as_deref(), code, "{err:?}");
             assert_eq!(res.body, body, "{err:?}");
+            let retry = matches!(err, ProxyError::RateLimited { .. }).then_some("60");
+            assert_eq!(res.headers.get("retry-after").as_deref(), retry, "{err:?}");
         }
     }
 

@@ -5,9 +5,11 @@ use crate::chain::compile::Bindings;
 use crate::config::diag::{index, Diagnostics};
 use crate::config::route::{compile_route, sort_routes, Route};
 use crate::routing::limits::RouteLimits;
+use crate::routing::table::TableRoute;
 use crate::routing::RouteTable;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::rc::Rc;
 
 /// A host as the source returns it; also what the Cache API tier stores.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +40,7 @@ pub struct HostConfig {
     /// Matched domain entry.
     pub domain: String,
     /// Routes in selection order.
-    pub table: RouteTable<Route>,
+    pub table: RouteTable<Rc<Route>>,
     /// See [`HostRecord::exclusive`].
     pub exclusive: bool,
 }
@@ -72,6 +74,14 @@ impl HostConfig {
             return None;
         }
         sort_routes(&mut routes);
+        let routes = routes
+            .into_iter()
+            .map(|r| TableRoute {
+                path: r.path,
+                spec: r.spec,
+                payload: Rc::new(r.payload),
+            })
+            .collect();
         match RouteTable::build(routes) {
             Ok(table) => Some(Self {
                 tenant_id: record.tenant_id.clone(),

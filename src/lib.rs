@@ -15,9 +15,12 @@ pub mod host;
 pub mod host_config;
 pub mod message;
 pub mod percent;
+pub mod proxy;
+pub mod request;
 pub mod resolve;
 pub mod routing;
 pub mod upstream;
+pub mod url;
 
 #[cfg(test)]
 mod properties;

@@ -82,6 +82,12 @@ pub struct SimpleResponse {
 }
 
 impl SimpleResponse {
+    /// Whether the response goes out without a body: for `HEAD`, when empty, and
+    /// for statuses that cannot carry one.
+    pub fn has_no_body(&self, head: bool) -> bool {
+        head || self.body.is_empty() || matches!(self.status, 101 | 204 | 205 | 304)
+    }
+
     /// A response with no body.
     pub fn empty(status: u16) -> Self {
         Self {

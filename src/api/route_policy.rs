@@ -6,7 +6,7 @@ use crate::config::diag::{field, index, Diagnostics};
 use crate::host::normalize_host;
 use crate::routing::limits::RouteLimits;
 use crate::upstream::target::check_tenant_target;
-use crate::upstream::url::BaseUrl;
+use crate::url::BaseUrl;
 use serde_json::{Map, Value};
 
 /// Budgets and tenant rules for routes written through the API.

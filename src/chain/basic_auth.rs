@@ -1,9 +1,9 @@
 //! `basic_auth`: HTTP Basic authentication with constant-time comparison.
 
-use super::Flow;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::message::{HeaderAccess, SimpleResponse};
+use crate::request::Flow;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -228,7 +228,7 @@ mod tests {
                     Some("Basic realm=\"Staff\"")
                 );
             }
-            Flow::Continue => panic!("wrong password accepted"),
+            Flow::Continue | Flow::Fail(_) => panic!("wrong password accepted"),
         }
     }
 

@@ -4,9 +4,10 @@
 use super::{
     basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, Chain, Middleware,
 };
+use crate::chain::Terminal;
 use crate::config::diag::{field, index, Diagnostics};
 use crate::config::fields::Fields;
-use crate::upstream::{dispatch, http, redirect, service, static_response, Terminal};
+use crate::upstream::{dispatch, http, redirect, service, static_response};
 use serde_json::Value;
 
 /// Handler types Portico defines (including those arriving in later releases), which
@@ -230,7 +231,7 @@ fn compile_one(
         }
         "rewrite_location" => {
             let origin = f.string("upstream_origin", diags).and_then(|o| {
-                match crate::chain::location::split_origin(o) {
+                match crate::url::split_origin(o) {
                     Some((origin, rest)) if rest.is_empty() || rest == "/" => Some(origin),
                     _ => {
                         diags.error(

@@ -1,7 +1,7 @@
 //! `rewrite_cookies`: moves `Domain=<upstream>` in Set-Cookie to the request host.
 
-use super::RequestCx;
 use crate::message::HeaderAccess;
+use crate::request::RequestCx;
 
 /// Compiled `rewrite_cookies` options.
 #[derive(Debug, Clone)]
@@ -132,8 +132,8 @@ pub fn confine_domains(headers: &mut dyn HeaderAccess, host: &str, tenant_domain
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
     use crate::message::HeaderList;
+    use crate::request::testing::cx;
 
     #[test]
     fn rewrites_domain_and_keeps_everything_else() {

@@ -1,9 +1,9 @@
 //! Custom handler types: a trait an embedder implements and a registry that maps a
 //! config `type` to its compile function, without touching the built-ins.
 
-use super::{Flow, RequestCx};
 use crate::config::diag::Diagnostics;
 use crate::message::HeaderAccess;
+use crate::request::{Flow, RequestCx};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;

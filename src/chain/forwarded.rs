@@ -1,9 +1,9 @@
 //! `forwarded_headers`: tells the upstream who the client was and what it asked for.
 
-use super::RequestCx;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::message::{is_header_name, HeaderAccess};
+use crate::request::RequestCx;
 use std::net::IpAddr;
 
 /// Compiled `forwarded_headers` options.
@@ -149,8 +149,8 @@ impl Forwarded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
     use crate::message::HeaderList;
+    use crate::request::testing::cx;
 
     #[test]
     fn stamps_every_header() {

@@ -1,15 +1,16 @@
 //! `jwt`: verify a bearer (or cookie) token with pinned-algorithm keys, check issuer,
 //! audience, scopes and tenant, strip forgeable identity headers and forward chosen
 //! claims. Verification is the same code the management API uses (crate::auth);
-//! JWKS bytes are fetched by the platform before the chain runs ([`JwksView`]).
+//! a JWKS URL is a need ([`Need::Jwks`]): the platform fetches it before the chain runs.
 
-use super::{Flow, RequestCx};
 use crate::auth::token_cache::{TokenCache, DEFAULT_CAPACITY};
 use crate::auth::{AuthError, KeySet, VerifyPolicy, MAX_LEEWAY_SECONDS};
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
+use crate::error::ProxyError;
 use crate::error::ERROR_HEADER;
 use crate::message::{is_header_name, HeaderAccess, SimpleResponse};
+use crate::request::{Flow, Need, NeedError, RequestCx};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,20 +21,7 @@ pub enum JwtKeys {
     /// `keys`: inline public JWKs.
     Inline(Rc<KeySet>),
     /// `jwks_url`: fetched and cached by the platform.
-    Url(String),
-}
-
-/// Key sets fetched for one request, by JWKS URL (`Err`: the fetch failed).
-#[derive(Debug, Default)]
-pub struct JwksView {
-    /// `(url, keys)` pairs.
-    pub sets: Vec<(String, Result<Rc<KeySet>, String>)>,
-}
-
-impl JwksView {
-    fn get(&self, url: &str) -> Option<&Result<Rc<KeySet>, String>> {
-        self.sets.iter().find(|(u, _)| u == url).map(|(_, k)| k)
-    }
+    Url(Rc<str>),
 }
 
 /// Compiled `jwt` options.
@@ -111,7 +99,7 @@ impl Jwt {
             }
             (Some(u), None) => {
                 if valid_jwks_url(u) {
-                    Some(JwtKeys::Url(u.to_string()))
+                    Some(JwtKeys::Url(Rc::from(u)))
                 } else {
                     diags.error(
                         f.path_of("jwks_url"),
@@ -197,6 +185,19 @@ impl Jwt {
         }
     }
 
+    /// The JWKS this handler needs for this request (none for inline keys, or
+    /// when no token is presented: the request is refused without keys).
+    pub fn need(&self, _cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Option<Need> {
+        let JwtKeys::Url(url) = &self.keys else {
+            return None;
+        };
+        let token = self.token(inbound)?;
+        Some(Need::Jwks {
+            url: url.clone(),
+            kid: crate::auth::token_kid(&token),
+        })
+    }
+
     /// The presented token: `Authorization: Bearer`, else the configured cookie.
     pub fn token(&self, headers: &dyn HeaderAccess) -> Option<String> {
         if let Some(auth) = headers.get("authorization") {
@@ -230,13 +231,10 @@ impl Jwt {
         };
         let keys = match &self.keys {
             JwtKeys::Inline(k) => k.clone(),
-            JwtKeys::Url(url) => match cx.jwks.get(url) {
+            JwtKeys::Url(url) => match cx.pre.jwks(url) {
                 Some(Ok(k)) => k.clone(),
-                Some(Err(_)) | None => {
-                    let mut res = SimpleResponse::text(502, "Bad Gateway");
-                    res.headers.set(ERROR_HEADER, "jwt_failed");
-                    return Flow::Respond(res);
-                }
+                Some(Err(e)) => return Flow::Fail(jwks_failed(e)),
+                None => return Flow::Fail(jwks_failed(&NeedError::Missing)),
             },
         };
         let verified = self
@@ -273,6 +271,13 @@ impl Jwt {
             }
         }
         Flow::Continue
+    }
+}
+
+fn jwks_failed(e: &NeedError) -> ProxyError {
+    ProxyError::HandlerFailed {
+        handler: "jwt",
+        detail: e.to_string(),
     }
 }
 

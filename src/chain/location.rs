@@ -1,43 +1,15 @@
 //! `rewrite_location`: on 3xx, moves an absolute Location on the upstream origin to
 //! the request origin, keeping path, query and fragment.
 
-use super::RequestCx;
 use crate::message::HeaderAccess;
+use crate::request::RequestCx;
+use crate::url::split_origin;
 
 /// Compiled `rewrite_location` options.
 #[derive(Debug, Clone)]
 pub struct RewriteLocation {
     /// Normalised upstream origin (`scheme://host[:port]`, default port dropped).
     pub upstream_origin: String,
-}
-
-/// Splits an absolute http(s) URL into its normalised origin and the rest
-/// (path, query, fragment). `None` for relative or non-http URLs.
-pub fn split_origin(url: &str) -> Option<(String, &str)> {
-    let (scheme, after) = if let Some(rest) = strip_prefix_ignore_case(url, "https://") {
-        ("https", rest)
-    } else if let Some(rest) = strip_prefix_ignore_case(url, "http://") {
-        ("http", rest)
-    } else {
-        return None;
-    };
-    let (authority, rest) = after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len()));
-    let authority = authority.to_ascii_lowercase();
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let default_port = if scheme == "https" { ":443" } else { ":80" };
-    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
-    Some((format!("{scheme}://{authority}"), rest))
-}
-
-/// `s` without an ASCII `prefix` matched case-insensitively; never splits a
-/// multi-byte character (a non-ASCII URL must not panic the isolate).
-pub fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| s.get(prefix.len()..))
-        .flatten()
 }
 
 impl RewriteLocation {
@@ -65,8 +37,8 @@ impl RewriteLocation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
     use crate::message::HeaderList;
+    use crate::request::testing::cx;
 
     #[test]
     fn moves_upstream_redirects_to_request_origin() {

@@ -14,61 +14,13 @@ pub mod forwarded;
 pub mod headers;
 pub mod jwt;
 pub mod location;
+pub mod terminal;
 
+use crate::error::ProxyError;
 use crate::message::{HeaderAccess, SimpleResponse};
-use crate::upstream::Terminal;
+use crate::request::{Flow, Need, RequestCx, RequestState};
 use std::rc::Rc;
-
-/// What one request looks like to handlers.
-#[derive(Debug, Clone)]
-pub struct RequestCx<'a> {
-    /// Method as sent.
-    pub method: &'a str,
-    /// The full original URL.
-    pub url: &'a str,
-    /// `http` or `https`.
-    pub scheme: &'a str,
-    /// The `Host` value as received (may carry a port).
-    pub authority: &'a str,
-    /// The normalised host.
-    pub host: &'a str,
-    /// Raw (still percent-encoded) path.
-    pub path: &'a str,
-    /// Raw query without `?` (empty when none).
-    pub query: &'a str,
-    /// Tenant the host resolved to.
-    pub tenant_id: &'a str,
-    /// Custom domain id, when the source has one.
-    pub custom_domain_id: Option<&'a str>,
-    /// The domain entry that matched (may be a `*.` wildcard).
-    pub domain: &'a str,
-    /// Path parameters of the selected route.
-    pub params: &'a [(String, String)],
-    /// Current time, Unix seconds (token checks).
-    pub now_s: i64,
-    /// JWKS key sets fetched for this request's `jwt` handlers.
-    pub jwks: &'a jwt::JwksView,
-}
-
-/// State carried from the request phase to the response phase of one request.
-#[derive(Debug, Default, Clone)]
-pub struct RequestState {
-    /// The request's `Origin`, read once by `cors`.
-    pub origin: Option<String>,
-    /// The request carried credentials (`Authorization`, `Cookie`) or an auth
-    /// middleware guards the route: its response is per user, so `cache` marks
-    /// it `private`.
-    pub credentialed: bool,
-}
-
-/// What a request-phase step decided.
-#[derive(Debug)]
-pub enum Flow {
-    /// Go on to the next handler.
-    Continue,
-    /// Answer now; later handlers and the terminal do not run.
-    Respond(SimpleResponse),
-}
+pub use terminal::{Terminal, TerminalPlan};
 
 /// Built-in middleware kinds, plus registered custom ones.
 #[derive(Clone)]
@@ -158,6 +110,21 @@ impl Middleware {
         }
     }
 
+    /// The I/O this middleware needs before the request phase, if any.
+    pub fn need(&self, cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Option<Need> {
+        match self {
+            Self::Jwt(m) => m.need(cx, inbound),
+            Self::Cors(_)
+            | Self::BasicAuth(_)
+            | Self::Headers(_)
+            | Self::Cache(_)
+            | Self::Forwarded(_)
+            | Self::RewriteCookies(_)
+            | Self::RewriteLocation(_)
+            | Self::Custom(_) => None,
+        }
+    }
+
     /// Whether this middleware does anything in the response phase (lets the
     /// platform skip copying immutable upstream headers when nothing will change).
     pub fn touches_response(&self) -> bool {
@@ -187,17 +154,25 @@ pub struct Chain {
 pub struct RequestOutcome {
     /// How many middleware ran (the response phase runs these in reverse).
     pub ran: usize,
-    /// An early answer from middleware, if any.
-    pub early: Option<SimpleResponse>,
+    /// An early answer (or failure) from middleware, if any.
+    pub early: Option<Result<SimpleResponse, ProxyError>>,
 }
 
 impl Chain {
-    /// JWKS URLs whose keys must be at hand before the request phase runs.
-    pub fn jwks_urls(&self) -> impl Iterator<Item = &str> {
-        self.middleware.iter().filter_map(|m| match m {
-            Middleware::Jwt(j) => j.jwks_url(),
-            _ => None,
-        })
+    /// The I/O this chain needs before its request phase, in chain order, leaving
+    /// out what `cx.pre` already holds. Called again after each round of fetches:
+    /// a need may depend on an earlier one (a key from verified claims needs the
+    /// keys first).
+    pub fn needs(&self, cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Vec<Need> {
+        let mut out: Vec<Need> = Vec::new();
+        for m in &self.middleware {
+            if let Some(n) = m.need(cx, inbound) {
+                if !cx.pre.has(&n) && !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        out
     }
 
     /// Runs the request phase over the upstream request's headers.
@@ -221,12 +196,15 @@ impl Chain {
                 || headers.get("cookie").is_some();
         }
         for (i, m) in self.middleware.iter().enumerate() {
-            if let Flow::Respond(res) = m.on_request(cx, state, headers) {
-                return RequestOutcome {
-                    ran: i,
-                    early: Some(res),
-                };
-            }
+            let early = match m.on_request(cx, state, headers) {
+                Flow::Continue => continue,
+                Flow::Respond(res) => Ok(res),
+                Flow::Fail(err) => Err(err),
+            };
+            return RequestOutcome {
+                ran: i,
+                early: Some(early),
+            };
         }
         RequestOutcome {
             ran: self.middleware.len(),
@@ -256,29 +234,5 @@ impl Chain {
         self.middleware[..ran.min(self.middleware.len())]
             .iter()
             .any(Middleware::touches_response)
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    //! A request context for handler tests.
-    use super::RequestCx;
-
-    pub(crate) fn cx() -> RequestCx<'static> {
-        RequestCx {
-            method: "GET",
-            url: "https://app.example.com/a/b?x=1",
-            scheme: "https",
-            authority: "app.example.com",
-            host: "app.example.com",
-            path: "/a/b",
-            query: "x=1",
-            tenant_id: "acme",
-            custom_domain_id: Some("dom_1"),
-            domain: "app.example.com",
-            params: &[],
-            now_s: 1_800_000_000,
-            jwks: Box::leak(Box::new(super::jwt::JwksView::default())),
-        }
     }
 }

@@ -201,4 +201,25 @@ impl Isolate {
         });
         doc.as_ref().map(Rc::clone).map_err(|_| ())
     }
+
+    /// The static document if it was parsed already (the synchronous tier cannot
+    /// parse it: that needs `Env`).
+    pub(crate) fn parsed_static_document(&self) -> Option<Result<Rc<StaticDocument>, ()>> {
+        self.static_doc
+            .get()
+            .map(|doc| doc.as_ref().map(Rc::clone).map_err(|_| ()))
+    }
+
+    /// The isolate's state if a request already created it.
+    pub(crate) fn existing() -> Option<Rc<Isolate>> {
+        ISOLATE.with(|cell| cell.borrow().clone())
+    }
+
+    /// Settings the request lifecycle reads.
+    pub(crate) fn proxy_settings(&self) -> crate::proxy::ProxySettings {
+        crate::proxy::ProxySettings {
+            encoded_slashes: self.encoded_slashes,
+            filter_limits: self.filter_limits,
+        }
+    }
 }

@@ -121,6 +121,20 @@ fn shared_fetch(iso: &Rc<Isolate>, url: &str) -> js_sys::Promise {
     promise
 }
 
+/// Keys at `url` for a token naming `kid` if isolate memory can answer now (keys, or
+/// a remembered failure); `None` when a fetch is due.
+pub(crate) fn keys_now(
+    iso: &Isolate,
+    url: &str,
+    kid: Option<&str>,
+) -> Option<Result<Rc<KeySet>, JwksError>> {
+    match iso.jwks.borrow_mut().decide(url, kid, now_ms()) {
+        JwksDecision::Use(keys) => Some(Ok(keys)),
+        JwksDecision::Fail(e) => Some(Err(e)),
+        JwksDecision::Fetch => None,
+    }
+}
+
 /// Keys at `url` for a token naming `kid`: cached, fetched, or a fast failure
 /// while a failed fetch is remembered or the only set left is too stale.
 pub(crate) async fn keys_for(

@@ -89,6 +89,79 @@ fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
     }
 }
 
+/// Background work a memory hit asks for; the caller schedules it (`wait_until`
+/// on the workers-rs path, `ctx.waitUntil` in the JS entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FollowUp {
+    /// Re-read the source for this cache key (stale-while-revalidate).
+    Refresh { key: String },
+    /// Compare this cache key's memory entry with the colo's Cache API.
+    ColoCheck { key: String, stored_at_ms: u64 },
+}
+
+/// What the synchronous memory tier answered.
+pub(crate) struct Cached {
+    pub(crate) result: Result<(Rc<HostConfig>, Tier), ProxyError>,
+    pub(crate) follow_up: Option<FollowUp>,
+}
+
+/// The synchronous tier: isolate memory (and the parsed static document). `None`
+/// means I/O is needed: a cold isolate, an unknown or stale host.
+pub(crate) fn cached(iso: &Isolate, host: &str, now: u64) -> Option<Cached> {
+    let done = |result| Cached {
+        result,
+        follow_up: None,
+    };
+    match &iso.source {
+        SourceKind::Unsupported(_) => return Some(done(Err(ProxyError::ConfigInvalid))),
+        SourceKind::Static => {
+            let doc = iso.parsed_static_document()?;
+            return Some(done(match doc {
+                Ok(doc) => doc
+                    .lookup(host)
+                    .map(|c| (c, Tier::Static))
+                    .ok_or(ProxyError::UnknownHost),
+                Err(_) => Err(ProxyError::ConfigInvalid),
+            }));
+        }
+        SourceKind::D1 | SourceKind::Remote(_) => {}
+    }
+    let hit = iso.memory.borrow_mut().get(host, now, &iso.ttls);
+    if let Some(hit) = hit {
+        match hit.freshness {
+            Freshness::Fresh => {
+                return Some(Cached {
+                    result: finish(hit.value, Tier::Memory, host),
+                    follow_up: hit.start_check.then(|| FollowUp::ColoCheck {
+                        key: host.to_string(),
+                        stored_at_ms: hit.stored_at_ms,
+                    }),
+                });
+            }
+            Freshness::Revalidate => {
+                return Some(Cached {
+                    result: finish(hit.value, Tier::MemoryStale, host),
+                    follow_up: hit.start_refresh.then(|| FollowUp::Refresh {
+                        key: host.to_string(),
+                    }),
+                });
+            }
+            Freshness::StaleIfError | Freshness::Expired => {}
+        }
+    }
+    exclusive_wildcard(iso, host, now)
+}
+
+/// Schedules a follow-up in the background of the current request.
+pub(crate) fn schedule(iso: &Rc<Isolate>, env: &Env, ctx: &Context, f: FollowUp) {
+    match f {
+        FollowUp::Refresh { key } => spawn_refresh(iso, env, ctx, &key),
+        FollowUp::ColoCheck { key, stored_at_ms } => {
+            spawn_colo_check(iso, env, ctx, &key, stored_at_ms)
+        }
+    }
+}
+
 /// Resolves a normalised host to its compiled config.
 pub(crate) async fn resolve(
     iso: &Rc<Isolate>,
@@ -96,42 +169,24 @@ pub(crate) async fn resolve(
     ctx: &Context,
     host: &str,
 ) -> Result<(Rc<HostConfig>, Tier), ProxyError> {
-    match &iso.source {
-        SourceKind::Unsupported(_) => return Err(ProxyError::ConfigInvalid),
-        SourceKind::Static => {
-            let doc = iso
-                .static_document(env)
-                .map_err(|_| ProxyError::ConfigInvalid)?;
-            return match doc.lookup(host) {
-                Some(c) => Ok((c, Tier::Static)),
-                None => Err(ProxyError::UnknownHost),
-            };
-        }
-        SourceKind::D1 | SourceKind::Remote(_) => {}
+    if let SourceKind::Static = iso.source {
+        // Parses the document on first use (the sync tier only reads it).
+        iso.static_document(env)
+            .map_err(|_| ProxyError::ConfigInvalid)?;
     }
     let now = now_ms();
-    let mut stale: Option<Option<Compiled>> = None;
-    let hit = iso.memory.borrow_mut().get(host, now, &iso.ttls);
-    if let Some(hit) = hit {
-        match hit.freshness {
-            Freshness::Fresh => {
-                if hit.start_check {
-                    spawn_colo_check(iso, env, ctx, host, hit.stored_at_ms);
-                }
-                return finish(hit.value, Tier::Memory, host);
-            }
-            Freshness::Revalidate => {
-                if hit.start_refresh {
-                    spawn_refresh(iso, env, ctx, host);
-                }
-                return finish(hit.value, Tier::MemoryStale, host);
-            }
-            Freshness::StaleIfError => stale = Some(hit.value),
-            Freshness::Expired => {}
+    if let Some(c) = cached(iso, host, now) {
+        if let Some(f) = c.follow_up {
+            schedule(iso, env, ctx, f);
         }
+        return c.result;
     }
-    if let Some((value, tier)) = exclusive_wildcard(iso, env, ctx, host, now) {
-        return finish(Some(value), tier, host);
+    // Memory had nothing usable, or only a copy to serve if the source fails.
+    let mut stale: Option<Option<Compiled>> = None;
+    if let Some(hit) = iso.memory.borrow_mut().get(host, now, &iso.ttls) {
+        if hit.freshness == Freshness::StaleIfError {
+            stale = Some(hit.value);
+        }
     }
     // Second tier: the colo's Cache API.
     let cache = Cache::default();
@@ -191,13 +246,7 @@ pub(crate) async fn resolve(
 /// A fresh in-memory wildcard record that no other domain lies under serves every
 /// host it covers: random subdomains cost no source read, compile or memory slot
 /// of their own (DESIGN §2.5).
-fn exclusive_wildcard(
-    iso: &Rc<Isolate>,
-    env: &Env,
-    ctx: &Context,
-    host: &str,
-    now: u64,
-) -> Option<(Compiled, Tier)> {
+fn exclusive_wildcard(iso: &Isolate, host: &str, now: u64) -> Option<Cached> {
     for key in lookup_candidates(host).iter().skip(1) {
         let Some(hit) = iso.memory.borrow_mut().get(key, now, &iso.ttls) else {
             continue;
@@ -206,21 +255,26 @@ fn exclusive_wildcard(
         if !usable {
             continue;
         }
-        let value = hit.value?;
+        let value = hit.value;
         match hit.freshness {
             Freshness::Fresh => {
                 // Writes through other isolates purge the colo tier: check it in
                 // the background, as for per-host entries.
-                if hit.start_check {
-                    spawn_colo_check(iso, env, ctx, key, hit.stored_at_ms);
-                }
-                return Some((value, Tier::Memory));
+                return Some(Cached {
+                    result: finish(value, Tier::Memory, host),
+                    follow_up: hit.start_check.then(|| FollowUp::ColoCheck {
+                        key: key.clone(),
+                        stored_at_ms: hit.stored_at_ms,
+                    }),
+                });
             }
             Freshness::Revalidate => {
-                if hit.start_refresh {
-                    spawn_refresh(iso, env, ctx, key);
-                }
-                return Some((value, Tier::MemoryStale));
+                return Some(Cached {
+                    result: finish(value, Tier::MemoryStale, host),
+                    follow_up: hit
+                        .start_refresh
+                        .then(|| FollowUp::Refresh { key: key.clone() }),
+                });
             }
             Freshness::StaleIfError | Freshness::Expired => {}
         }

@@ -68,15 +68,6 @@ pub(crate) async fn send(
 ) -> Result<web_sys::Response, ProxyError> {
     let handler = call.handler;
     let controller = web_sys::AbortController::new().map_err(|e| failed(handler, js_detail(&e)))?;
-    match &call.host_header {
-        Some(host) => {
-            let _ = headers.set("host", host);
-        }
-        // The copied inbound Host would otherwise reach a service binding as is.
-        None => {
-            let _ = headers.delete("host");
-        }
-    }
     // A signal cannot cross an RPC boundary (the local dispatch emulator), so only
     // fetch and service bindings get one; the timeout below applies to all.
     let signal = match call.target {

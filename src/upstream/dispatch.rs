@@ -3,10 +3,10 @@
 
 use super::service::is_binding_name;
 use super::{Target, UpstreamCall};
-use crate::chain::RequestCx;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;
+use crate::request::RequestCx;
 
 /// One piece of a script-name template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ impl DispatchUpstream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
+    use crate::request::testing::cx;
     use serde_json::json;
 
     fn compile(v: serde_json::Value) -> Result<DispatchUpstream, Vec<String>> {

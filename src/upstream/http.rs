@@ -1,10 +1,10 @@
 //! `http`: proxies to an HTTP(S) origin.
 
-use super::url::BaseUrl;
 use super::{Target, UpstreamCall};
-use crate::chain::RequestCx;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
+use crate::request::RequestCx;
+use crate::url::BaseUrl;
 
 /// Default time to response headers.
 pub const DEFAULT_TIMEOUT_MS: i64 = 30_000;
@@ -64,7 +64,7 @@ impl HttpUpstream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
+    use crate::request::testing::cx;
     use serde_json::json;
 
     #[test]

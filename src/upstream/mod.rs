@@ -1,5 +1,6 @@
-//! Terminal handlers: what finally produces the response. The pure part here turns a
-//! terminal and a request into a plan; the platform layer carries the plan out.
+//! Terminal handlers as leaves: each turns a request into an upstream call or a
+//! response. The `Terminal` enum over them lives in `chain::terminal`; the platform
+//! layer carries the calls out.
 
 pub mod dispatch;
 pub mod http;
@@ -7,36 +8,8 @@ pub mod redirect;
 pub mod service;
 pub mod static_response;
 pub mod target;
-pub mod url;
 
-use crate::chain::custom::CustomHandler;
-use crate::chain::{Flow, RequestCx};
-use crate::error::ProxyError;
-use crate::message::{HeaderAccess, SimpleResponse};
-use std::rc::Rc;
-
-/// Built-in terminal kinds, plus registered custom ones.
-#[derive(Clone)]
-pub enum Terminal {
-    /// `http`
-    Http(http::HttpUpstream),
-    /// `service_binding`
-    Service(service::ServiceUpstream),
-    /// `dispatch_namespace`
-    Dispatch(dispatch::DispatchUpstream),
-    /// `redirect`
-    Redirect(redirect::Redirect),
-    /// `static`
-    Static(static_response::StaticResponse),
-    /// A registered custom terminal.
-    Custom(Rc<dyn CustomHandler>),
-}
-
-impl std::fmt::Debug for Terminal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.type_name())
-    }
-}
+use crate::message::HeaderAccess;
 
 /// Where the upstream call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,15 +47,6 @@ pub struct UpstreamCall {
     pub host_header: Option<String>,
     /// Time allowed until response headers arrive.
     pub timeout_ms: u32,
-}
-
-/// What the terminal decided for this request.
-#[derive(Debug)]
-pub enum TerminalPlan {
-    /// Answer without an upstream.
-    Respond(SimpleResponse),
-    /// Call an upstream.
-    Call(UpstreamCall),
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) never forwarded in either direction.
@@ -128,52 +92,6 @@ pub fn strip_hop_by_hop(headers: &mut dyn HeaderAccess, websocket: bool) {
     // The client's `Expect: 100-continue` was answered by the runtime in front of
     // Portico; forwarded, the origin's interim 100 came back as the final response.
     headers.remove("expect");
-}
-
-impl Terminal {
-    /// The handler `type` as written in config.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Http(_) => "http",
-            Self::Service(_) => "service_binding",
-            Self::Dispatch(_) => "dispatch_namespace",
-            Self::Redirect(_) => "redirect",
-            Self::Static(_) => "static",
-            Self::Custom(c) => c.type_name(),
-        }
-    }
-
-    /// Decides what to do for this request.
-    pub fn plan(
-        &self,
-        cx: &RequestCx<'_>,
-        headers: &mut dyn HeaderAccess,
-    ) -> Result<TerminalPlan, ProxyError> {
-        match self {
-            Self::Http(t) => Ok(TerminalPlan::Call(t.plan(cx))),
-            Self::Service(t) => Ok(TerminalPlan::Call(t.plan(cx))),
-            Self::Dispatch(t) => t.plan(cx).map(TerminalPlan::Call),
-            Self::Redirect(t) => Ok(TerminalPlan::Respond(t.respond(cx))),
-            Self::Static(t) => Ok(TerminalPlan::Respond(t.respond())),
-            Self::Custom(c) => match c.on_request(cx, headers) {
-                Flow::Respond(r) => Ok(TerminalPlan::Respond(r)),
-                Flow::Continue => Err(ProxyError::HandlerFailed {
-                    handler: c.type_name(),
-                    detail: "custom terminal did not respond".into(),
-                }),
-            },
-        }
-    }
-
-    /// The upstream URL this terminal sends to, for inferring `rewrite_cookies` and
-    /// `rewrite_location` defaults.
-    pub fn upstream_base(&self) -> Option<&url::BaseUrl> {
-        match self {
-            Self::Http(t) => Some(&t.base),
-            Self::Service(t) => Some(&t.base),
-            Self::Dispatch(_) | Self::Redirect(_) | Self::Static(_) | Self::Custom(_) => None,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `redirect`: answers with a redirect to another URL.
 
-use super::url::BaseUrl;
-use crate::chain::RequestCx;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::message::{HeaderList, SimpleResponse};
+use crate::request::RequestCx;
+use crate::url::BaseUrl;
 
 /// Compiled `redirect` options.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl Redirect {
             match BaseUrl::parse(without_query) {
                 // Keep the target path exactly as written (trailing slash included).
                 Ok(base) => {
-                    let path = crate::chain::location::split_origin(without_query)
+                    let path = crate::url::split_origin(without_query)
                         .map(|(_, p)| p.to_string())
                         .unwrap_or_default();
                     parsed = Some((base.origin, path, query, fragment));
@@ -114,8 +114,8 @@ impl Redirect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
     use crate::message::HeaderAccess;
+    use crate::request::testing::cx;
     use serde_json::json;
 
     fn redirect(v: serde_json::Value) -> Option<Redirect> {

@@ -1,10 +1,10 @@
 //! `service_binding`: hands the request to another Worker bound in the environment.
 
-use super::url::BaseUrl;
 use super::{Target, UpstreamCall};
-use crate::chain::RequestCx;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
+use crate::request::RequestCx;
+use crate::url::BaseUrl;
 
 /// Compiled `service_binding` options.
 #[derive(Debug, Clone)]
@@ -80,7 +80,7 @@ impl ServiceUpstream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::testing::cx;
+    use crate::request::testing::cx;
     use serde_json::json;
 
     #[test]

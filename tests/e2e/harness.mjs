@@ -260,7 +260,10 @@ export async function startHarness(opts = {}) {
         modules: true,
         scriptPath,
         modulesRoot: opts.portico?.modulesRoot ?? dirname(scriptPath),
-        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+        modulesRules: [
+          { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
+          { type: "CompiledWasm", include: ["**/*.wasm"] },
+        ],
       };
     }
 

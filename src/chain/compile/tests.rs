@@ -337,13 +337,13 @@ mod custom_handlers {
         let chain = ok(
             json!({ "handlers": [{ "type": "stamp", "options": { "value": "v1" } }, { "type": "teapot" }] }),
         );
-        let cx = crate::chain::testing::cx();
+        let cx = crate::request::testing::cx();
         let mut h = HeaderList::new();
         let out = chain.on_request(&cx, &mut RequestState::default(), &mut h);
         assert!(out.early.is_none());
         assert_eq!(h.get("x-stamp").as_deref(), Some("v1"));
         match chain.terminal.plan(&cx, &mut h) {
-            Ok(crate::upstream::TerminalPlan::Respond(r)) => assert_eq!(r.status, 418),
+            Ok(crate::chain::TerminalPlan::Respond(r)) => assert_eq!(r.status, 418),
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(

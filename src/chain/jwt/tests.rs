@@ -1,10 +1,12 @@
 use super::*;
-use crate::chain::testing::cx;
 use crate::message::HeaderList;
+use crate::request::testing::{cx, cx_with};
+use crate::request::{Need, NeedError, Prefetched, RequestCx};
 use jwt_compact::alg::Ed25519;
 use jwt_compact::jwk::JsonWebKey;
 use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde_json::{json, Map};
+use std::rc::Rc;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -40,9 +42,14 @@ fn compile(opts: Value) -> Result<Jwt, Vec<String>> {
 }
 
 fn run(j: &Jwt, headers: &mut HeaderList) -> Option<SimpleResponse> {
-    match j.on_request(&cx(), headers) {
+    run_with(j, &cx(), headers)
+}
+
+fn run_with(j: &Jwt, cx: &RequestCx<'_>, headers: &mut HeaderList) -> Option<SimpleResponse> {
+    match j.on_request(cx, headers) {
         Flow::Continue => None,
         Flow::Respond(r) => Some(r),
+        Flow::Fail(e) => Some(e.to_response()),
     }
 }
 
@@ -119,14 +126,44 @@ fn cookie_source_and_jwks_failures() {
     let mut h = HeaderList::new().with("cookie", &format!("other={t}"));
     assert_eq!(run(&j, &mut h).map(|r| r.status), Some(401));
 
-    // A JWKS URL that the platform could not fetch: 502 jwt_failed.
+    // A JWKS URL is a need (with the token's kid); unmet or failed: 502 jwt_failed.
     let j = compile(json!({"jwks_url": "https://idp.example/jwks.json"})).expect("compiles");
     let mut h = HeaderList::new().with("authorization", &format!("Bearer {t}"));
+    assert_eq!(
+        j.need(&cx(), &h),
+        Some(Need::Jwks {
+            url: "https://idp.example/jwks.json".into(),
+            kid: crate::auth::token_kid(&t),
+        })
+    );
+    assert_eq!(
+        j.need(&cx(), &HeaderList::new()),
+        None,
+        "no token, no fetch"
+    );
     let r = run(&j, &mut h).expect("answers");
     assert_eq!(
         (r.status, r.headers.get("x-portico-error").as_deref()),
         (502, Some("jwt_failed"))
     );
+    let mut failed = Prefetched::new();
+    failed.put_jwks(
+        "https://idp.example/jwks.json".into(),
+        Err(NeedError::Jwks(crate::auth::jwks_cache::JwksError::Timeout)),
+    );
+    let failed: &'static Prefetched = Box::leak(Box::new(failed));
+    let r = run_with(&j, &cx_with(failed), &mut h).expect("answers");
+    assert_eq!(r.status, 502);
+    // Fetched keys are used.
+    let mut good = Prefetched::new();
+    let keys = crate::auth::KeySet::from_fetched(
+        json!({"keys": [public_jwk()]}).to_string().as_bytes(),
+        16,
+    )
+    .expect("keys");
+    good.put_jwks("https://idp.example/jwks.json".into(), Ok(Rc::new(keys)));
+    let good: &'static Prefetched = Box::leak(Box::new(good));
+    assert!(run_with(&j, &cx_with(good), &mut h).is_none());
 }
 
 #[test]

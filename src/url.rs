@@ -1,4 +1,64 @@
-//! Upstream base URLs: parsed and checked once at write time, joined per request.
+//! The one reader of http(s) URLs: origins, base URLs (parsed and checked once at
+//! write time, joined per request) and request URLs split into their parts.
+
+/// Splits an absolute http(s) URL into its normalised origin and the rest
+/// (path, query, fragment). `None` for relative or non-http URLs.
+pub fn split_origin(url: &str) -> Option<(String, &str)> {
+    let (scheme, after) = if let Some(rest) = strip_prefix_ignore_case(url, "https://") {
+        ("https", rest)
+    } else if let Some(rest) = strip_prefix_ignore_case(url, "http://") {
+        ("http", rest)
+    } else {
+        return None;
+    };
+    let (authority, rest) = after.split_at(after.find(['/', '?', '#']).unwrap_or(after.len()));
+    let authority = authority.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some((format!("{scheme}://{authority}"), rest))
+}
+
+/// `s` without an ASCII `prefix` matched case-insensitively; never splits a
+/// multi-byte character (a non-ASCII URL must not panic the isolate).
+pub fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| s.get(prefix.len()..))
+        .flatten()
+}
+
+/// Splits a request URL (`scheme://authority/path?query#fragment`, as the runtime
+/// hands it over) into scheme, raw path and raw query; the fragment is dropped.
+pub fn split_request_url(url: &str) -> (&'static str, &str, &str) {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
+        ("https", r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        ("http", r)
+    } else {
+        ("https", url)
+    };
+    let (_, rest) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let rest = rest.split('#').next().unwrap_or_default();
+    match rest.split_once('?') {
+        Some((p, q)) => (scheme, p, q),
+        None => (scheme, rest, ""),
+    }
+}
+
+/// `url` with its path replaced by `path` and its query by `query` (fragment dropped).
+pub fn canonical_url(url: &str, path: &str, query: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let mut out = format!("{scheme}://{authority}{path}");
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
 
 /// An absolute http(s) URL split into origin and base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +74,7 @@ pub struct BaseUrl {
 impl BaseUrl {
     /// Parses an absolute http(s) URL without query or fragment.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let (origin, rest) = crate::chain::location::split_origin(raw)
+        let (origin, rest) = split_origin(raw)
             .ok_or_else(|| "must be an absolute http:// or https:// URL".to_string())?;
         if rest.contains(['?', '#']) {
             return Err("must not have a query or fragment".into());

@@ -1,0 +1,124 @@
+// The lean JavaScript entry in front of the workers-rs build (DESIGN §9).
+//
+// For a warm host whose needs isolate memory can meet, the Rust planner is asked
+// once (strings in, one compact plan out, see src/platform/fast.rs); this file then
+// answers, or fetches the upstream itself and calls back into Wasm only when the
+// plan has response-phase work. Everything else — cold or unknown hosts, the
+// management API, pending needs, WebSocket upgrades, bindings and dispatch — goes
+// to the workers-rs entry (the "slow path"), which runs the same planner, so both
+// give the same answers. PORTICO_FAST_PATH = "off" sends every request there.
+//
+// build.sh copies this file next to the generated index.js.
+
+import Portico, { FastPath } from "./index.js";
+
+export * from "./index.js";
+
+// The generated shim re-initialises the Wasm instance after a panic when its entry
+// is next constructed; the fast path must not call a crashed instance meanwhile.
+function crashed(e) {
+  if (e instanceof WebAssembly.RuntimeError && globalThis.__worker_init_state) {
+    globalThis.__worker_init_state.criticalError = true;
+  }
+}
+
+function slow(request, env, ctx) {
+  return new Portico(ctx, env).fetch(request);
+}
+
+function addDebug(headers, line) {
+  const tab = line.indexOf("\t");
+  const tier = line.slice(0, tab);
+  if (tier) headers.set("x-portico-host-cache", tier);
+  headers.set("x-portico-stats", line.slice(tab + 1));
+  headers.set("x-portico-path", "fast");
+}
+
+// An `R` plan from line `i` on: status, header count, headers, then the body.
+function answer(p, i, debug) {
+  const status = Number(p[i]);
+  const n = Number(p[i + 1]);
+  const headers = new Headers();
+  let j = i + 2;
+  for (let k = 0; k < n; k++, j += 2) headers.append(p[j], p[j + 1]);
+  const body = j < p.length ? p.slice(j).join("\n") : "";
+  if (debug) addDebug(headers, debug);
+  return new Response(body === "" ? null : body, { status, headers });
+}
+
+async function forward(p, request) {
+  const id = Number(p[3]);
+  const host = p[4];
+  const domain = p[5];
+  const timeoutMs = Number(p[6]);
+  const url = p[7];
+  const headers = new Headers(request.headers);
+  for (let i = 8; i + 1 < p.length; i += 3) {
+    const op = p[i];
+    if (op === "s") headers.set(p[i + 1], p[i + 2]);
+    else if (op === "a") headers.append(p[i + 1], p[i + 2]);
+    else if (op === "d") headers.delete(p[i + 1]);
+  }
+  // The timeout covers the wait for response headers only (as on the workers-rs
+  // path): a long streamed body is not cut off, so no AbortSignal.timeout().
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  let res;
+  try {
+    res = await fetch(url, {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+  } catch {
+    const timedOut = controller.signal.aborted;
+    const plan = FastPath.fail(id, timedOut, request.method, request.url, request.method === "HEAD");
+    return answer(plan.split("\n"), 3, p[2]);
+  } finally {
+    clearTimeout(timer);
+  }
+  let mutable = false;
+  if (id !== 0) {
+    res = new Response(res.body, res);
+    mutable = true;
+    FastPath.respond(id, res.status, res.headers);
+  } else if (res.headers.has("set-cookie")) {
+    res = new Response(res.body, res);
+    mutable = true;
+    FastPath.confine(host, domain, res.headers);
+  }
+  if (p[2]) {
+    if (!mutable) res = new Response(res.body, res);
+    addDebug(res.headers, p[2]);
+  }
+  return res;
+}
+
+function followUp(line, env, ctx) {
+  const [kind, key, storedAt] = line.split("\t");
+  FastPath.follow_up(env, ctx, kind, key, Number(storedAt ?? 0));
+}
+
+export default {
+  fetch(request, env, ctx) {
+    if (env.PORTICO_FAST_PATH === "off" || globalThis.__worker_init_state?.criticalError) {
+      return slow(request, env, ctx);
+    }
+    let p;
+    try {
+      p = FastPath.plan(request.method, request.url, request.headers).split("\n");
+      if (p[1]) followUp(p[1], env, ctx);
+    } catch (e) {
+      crashed(e);
+      return slow(request, env, ctx);
+    }
+    if (p[0] === "R") return answer(p, 3, p[2]);
+    if (p[0] === "F") return forward(p, request);
+    return slow(request, env, ctx);
+  },
+  scheduled(controller, env, ctx) {
+    return new Portico(ctx, env).scheduled(controller);
+  },
+};

@@ -1,0 +1,330 @@
+//! The planner's face to the lean JS entry (`js/entry.mjs`): one call per request,
+//! strings in and one compact plan string out, so a warm request crosses into Wasm
+//! once (twice with response-phase work). Anything this path cannot finish from
+//! isolate memory answers "slow" and the JS entry hands the request to the
+//! workers-rs path, which gives the same answers (both run `crate::proxy`).
+//!
+//! Plan format: lines joined by `\n` (header names and values, URLs and hosts
+//! cannot hold a newline; a body can, so it comes last).
+//! - line 0: `S` (slow path) | `R` (respond) | `F` (fetch)
+//! - line 1: follow-up: empty | `r` TAB key | `c` TAB key TAB stored-at ms
+//! - line 2: debug headers: empty | tier TAB stats
+//! - `R`: status, header count n, n × (name, value), then the body
+//! - `F`: response id (0 = no response-phase work), host, domain, timeout ms, url,
+//!   then header edits as triples (`s` set | `a` append | `d` delete, name, value)
+
+use super::execute::log_error;
+use super::headers::JsHeaders;
+use super::isolate::Isolate;
+use super::needs;
+use super::resolver::{self, FollowUp, Tier};
+use crate::chain::cookies::confine_domains;
+use crate::error::ProxyError;
+use crate::message::{HeaderAccess, SimpleResponse};
+use crate::proxy::{self, After, Entry, Plan};
+use crate::request::Prefetched;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Plans waiting for their upstream's response, by id. Bounded: the JS entry
+/// always calls back, but a request that dies in between must not leak.
+struct Pending {
+    next: u32,
+    plans: HashMap<u32, Box<After>>,
+    order: VecDeque<u32>,
+}
+
+const MAX_PENDING: usize = 4096;
+
+thread_local! {
+    static PENDING: RefCell<Pending> = RefCell::new(Pending {
+        next: 0,
+        plans: HashMap::new(),
+        order: VecDeque::new(),
+    });
+}
+
+fn park(after: Box<After>) -> u32 {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.next = p.next.wrapping_add(1).max(1);
+        let id = p.next;
+        while p.order.len() >= MAX_PENDING {
+            if let Some(old) = p.order.pop_front() {
+                p.plans.remove(&old);
+            }
+        }
+        p.plans.insert(id, after);
+        p.order.push_back(id);
+        id
+    })
+}
+
+fn unpark(id: u32) -> Option<Box<After>> {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let after = p.plans.remove(&id)?;
+        p.order.retain(|x| *x != id);
+        Some(after)
+    })
+}
+
+/// Upstream header edits recorded over the inbound JS headers: reads see the
+/// edits made so far, writes are only logged, and the JS entry applies the log.
+struct Recorder<'a> {
+    inbound: JsHeaders<'a>,
+    ops: Vec<(char, String, String)>,
+}
+
+impl HeaderAccess for Recorder<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        let name = name.to_ascii_lowercase();
+        let last_reset = self
+            .ops
+            .iter()
+            .rposition(|(op, n, _)| *n == name && matches!(op, 's' | 'd'));
+        let (mut value, rest) = match last_reset {
+            Some(i) => {
+                let (op, _, v) = &self.ops[i];
+                ((*op == 's').then(|| v.clone()), &self.ops[i + 1..])
+            }
+            None => (self.inbound.get(&name), &self.ops[..]),
+        };
+        for (_, _, v) in rest.iter().filter(|(op, n, _)| *op == 'a' && *n == name) {
+            value = Some(match value {
+                Some(cur) => format!("{cur}, {v}"),
+                None => v.clone(),
+            });
+        }
+        value
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.get("set-cookie").into_iter().collect()
+    }
+
+    fn set(&mut self, name: &str, value: &str) {
+        self.ops
+            .push(('s', name.to_ascii_lowercase(), value.to_string()));
+    }
+
+    fn append(&mut self, name: &str, value: &str) {
+        self.ops
+            .push(('a', name.to_ascii_lowercase(), value.to_string()));
+    }
+
+    fn remove(&mut self, name: &str) {
+        self.ops
+            .push(('d', name.to_ascii_lowercase(), String::new()));
+    }
+}
+
+/// The preamble every plan starts with.
+fn preamble(
+    out: &mut String,
+    kind: char,
+    follow_up: Option<&FollowUp>,
+    debug: Option<(Option<Tier>, &Isolate)>,
+) {
+    out.push(kind);
+    out.push('\n');
+    match follow_up {
+        Some(FollowUp::Refresh { key }) => {
+            let _ = write!(out, "r\t{key}");
+        }
+        Some(FollowUp::ColoCheck { key, stored_at_ms }) => {
+            let _ = write!(out, "c\t{key}\t{stored_at_ms}");
+        }
+        None => {}
+    }
+    out.push('\n');
+    if let Some((tier, iso)) = debug {
+        let tier = tier.map(Tier::as_str).unwrap_or_default();
+        let _ = write!(out, "{tier}\t{}", iso.counters.header_value());
+    }
+    out.push('\n');
+}
+
+fn respond_plan(out: &mut String, res: &SimpleResponse, head: bool) {
+    let _ = write!(out, "{}\n{}\n", res.status, res.headers.0.len());
+    for (k, v) in &res.headers.0 {
+        let _ = write!(out, "{k}\n{v}\n");
+    }
+    if !res.has_no_body(head) {
+        out.push_str(&res.body);
+    }
+}
+
+/// Why the fast path gave up (nothing decided yet, or only a follow-up).
+const SLOW: &str = "S\n\n\n";
+
+/// Entry points for the lean JS entry.
+#[wasm_bindgen]
+pub struct FastPath;
+
+#[wasm_bindgen]
+impl FastPath {
+    /// Plans a request from isolate memory alone.
+    pub fn plan(method: &str, url: &str, headers: &web_sys::Headers) -> String {
+        let Some(iso) = Isolate::existing() else {
+            return SLOW.into();
+        };
+        let inbound = JsHeaders(headers);
+        let debug = iso.debug_headers;
+        let is_head = method == "HEAD";
+        let head = match proxy::enter(
+            &iso.proxy_settings(),
+            method,
+            url,
+            &inbound,
+            &|h| iso.api.is_api_host(h),
+            super::app::now_s(),
+        ) {
+            Ok(Entry::Proxy(head)) => head,
+            Ok(Entry::Api { .. }) => return SLOW.into(),
+            Err(e) => return error_plan(&iso, None, None, &e, method, url),
+        };
+        let Some(cached) = resolver::cached(&iso, &head.host, now_ms()) else {
+            return SLOW.into();
+        };
+        let follow_up = cached.follow_up;
+        let (config, tier) = match cached.result {
+            Ok(c) => c,
+            Err(e) => {
+                let tier = matches!(e, ProxyError::UnknownHost).then_some(Tier::Negative);
+                return error_plan(&iso, follow_up.as_ref(), tier, &e, method, url);
+            }
+        };
+        let dbg = debug.then_some((Some(tier), &*iso));
+        let routed = match proxy::route(&head, config, &inbound, iso.filter_limits) {
+            Ok(r) => r,
+            Err(e) => return error_plan(&iso, follow_up.as_ref(), Some(tier), &e, method, url),
+        };
+        let mut slow = String::new();
+        preamble(&mut slow, 'S', follow_up.as_ref(), None);
+        // Bindings, dispatch and custom terminals stay on the workers-rs path.
+        if !routed.chain().terminal.is_fetch_or_local() {
+            return slow;
+        }
+        let mut pre = Prefetched::new();
+        if !needs::satisfy_now(&iso, &routed, &head, &inbound, &mut pre) {
+            return slow;
+        }
+        if crate::upstream::is_websocket_upgrade(&inbound) {
+            return slow;
+        }
+        let mut rec = Recorder {
+            inbound: JsHeaders(headers),
+            ops: Vec::new(),
+        };
+        let mut out = String::with_capacity(256);
+        match proxy::plan(head, routed, &pre, &mut rec) {
+            Plan::Respond { response, error } => {
+                if let Some(e) = &error {
+                    log_error(e, method, url);
+                }
+                preamble(&mut out, 'R', follow_up.as_ref(), dbg);
+                respond_plan(&mut out, &response, is_head);
+            }
+            Plan::Call { call, after } => {
+                if !proxy::is_plain_fetch(&call) {
+                    return slow;
+                }
+                preamble(&mut out, 'F', follow_up.as_ref(), dbg);
+                let host = after.head().host.clone();
+                let domain = after.domain().to_string();
+                let id = if after.touches_response() {
+                    park(after)
+                } else {
+                    0
+                };
+                let _ = write!(
+                    out,
+                    "{id}\n{host}\n{domain}\n{}\n{}",
+                    call.timeout_ms, call.url
+                );
+                for (op, name, value) in &rec.ops {
+                    let _ = write!(out, "\n{op}\n{name}\n{value}");
+                }
+            }
+        }
+        out
+    }
+
+    /// The response phase of plan `id` over the (mutable) upstream response headers.
+    pub fn respond(id: u32, status: u16, headers: &web_sys::Headers) {
+        if let Some(after) = unpark(id) {
+            after.on_response(status, &mut JsHeaders(headers));
+        }
+    }
+
+    /// Cookie confinement alone, for responses no middleware edits.
+    pub fn confine(host: &str, domain: &str, headers: &web_sys::Headers) {
+        confine_domains(&mut JsHeaders(headers), host, domain);
+    }
+
+    /// The answer when the upstream call of plan `id` failed (`timeout`: no
+    /// response headers in time), through the response phase; an `R` plan.
+    pub fn fail(id: u32, timeout: bool, method: &str, url: &str, head: bool) -> String {
+        let handler = "http";
+        let err = if timeout {
+            ProxyError::HandlerTimeout { handler }
+        } else {
+            ProxyError::HandlerFailed {
+                handler,
+                detail: "fetch failed".into(),
+            }
+        };
+        log_error(&err, method, url);
+        let res = match unpark(id) {
+            Some(after) => after.on_error(&err),
+            None => err.to_response(),
+        };
+        let mut out = String::new();
+        preamble(&mut out, 'R', None, None);
+        respond_plan(&mut out, &res, head);
+        out
+    }
+
+    /// Runs a follow-up a plan asked for, in the background of the request.
+    pub fn follow_up(env: JsValue, ctx: JsValue, kind: &str, key: &str, stored_at_ms: f64) {
+        let Some(iso) = Isolate::existing() else {
+            return;
+        };
+        let f = match kind {
+            "r" => FollowUp::Refresh { key: key.into() },
+            "c" => FollowUp::ColoCheck {
+                key: key.into(),
+                stored_at_ms: stored_at_ms.max(0.0) as u64,
+            },
+            _ => return,
+        };
+        let env: worker::Env = env.unchecked_into();
+        let ctx = worker::Context::new(ctx.unchecked_into());
+        resolver::schedule(&iso, &env, &ctx, f);
+    }
+}
+
+fn error_plan(
+    iso: &Rc<Isolate>,
+    follow_up: Option<&FollowUp>,
+    tier: Option<Tier>,
+    err: &ProxyError,
+    method: &str,
+    url: &str,
+) -> String {
+    log_error(err, method, url);
+    let mut out = String::new();
+    let dbg = iso.debug_headers.then_some((tier, &**iso));
+    preamble(&mut out, 'R', follow_up, dbg);
+    respond_plan(&mut out, &err.to_response(), false);
+    out
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now().max(0.0) as u64
+}
