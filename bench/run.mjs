@@ -272,6 +272,10 @@ if (!unavailable.s200) {
 }
 if (unavailable.rl) {
   console.log(`rate_limit: ${rlWhy ? `workerd logged: ${rlWhy.trim().slice(0, 300)}` : "BENCH_VERBOSE=1 shows workerd's log"}`);
+  if (!unavailable.limited) {
+    const r = median(ratios("limited", "passthrough"));
+    console.log(`(the limiter binding itself works: JS passthrough + limit() ${us(median(cpu.limited))} µs, ${x2(r)} the passthrough)`);
+  }
 }
 const lrow = (k) => {
   const m = (f) => median(lat[k].map((x) => x[f]));

@@ -65,7 +65,8 @@ export default { fetch() { return new Response(BODY); } };`,
  * this isolate's memory in fixed windows of `period` seconds. Miniflare sends each
  * call to a Durable Object instead; in production it is a call to a local service.
  * Either would put that service's CPU into the figure, so this one keeps the row
- * about Portico's side of the call.
+ * about Portico's side of the call. The class must be named `Ratelimit`: workers-rs
+ * (`env.rate_limiter`) accepts a binding only if its constructor has that name.
  */
 export const RATELIMIT_MODULE_NAME = "portico-bench:ratelimit";
 export const RATELIMIT_MODULE = `class Ratelimit {
