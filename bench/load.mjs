@@ -11,7 +11,8 @@
 // `cpu_us_per_req` column is workerd's own CPU time (utime+stime of the workerd
 // processes, from /proc) divided by the requests: the load client and origin run
 // in this Node process and are not in it. It includes Miniflare's routing entry
-// worker, the same for both rows. That is the figure DESIGN §9 compares.
+// worker, the same for both rows, which hides the ratio: DESIGN §9's figures come
+// from `npm run bench` (bench/run.mjs, plain workerd serve).
 import http from "node:http";
 import { Miniflare } from "miniflare";
 import { join } from "node:path";
