@@ -46,6 +46,16 @@ function answer(p, i, debug) {
   return new Response(body === "" ? null : body, { status, headers });
 }
 
+// Header edits as `op, name, value` triples from `p[i]` on (s set, a append, d delete).
+function applyEdits(headers, p, i) {
+  for (; i + 1 < p.length; i += 3) {
+    const op = p[i];
+    if (op === "s") headers.set(p[i + 1], p[i + 2]);
+    else if (op === "a") headers.append(p[i + 1], p[i + 2]);
+    else if (op === "d") headers.delete(p[i + 1]);
+  }
+}
+
 async function forward(p, request) {
   const id = Number(p[3]);
   const host = p[4];
@@ -53,12 +63,7 @@ async function forward(p, request) {
   const timeoutMs = Number(p[6]);
   const url = p[7];
   const headers = new Headers(request.headers);
-  for (let i = 8; i + 1 < p.length; i += 3) {
-    const op = p[i];
-    if (op === "s") headers.set(p[i + 1], p[i + 2]);
-    else if (op === "a") headers.append(p[i + 1], p[i + 2]);
-    else if (op === "d") headers.delete(p[i + 1]);
-  }
+  applyEdits(headers, p, 8);
   // The timeout covers the wait for response headers only (as on the workers-rs
   // path): a long streamed body is not cut off, so no AbortSignal.timeout().
   const controller = new AbortController();
@@ -81,9 +86,12 @@ async function forward(p, request) {
   }
   let mutable = false;
   if (id !== 0) {
-    res = new Response(res.body, res);
-    mutable = true;
-    FastPath.respond(id, res.status, res.headers);
+    const edits = FastPath.respond(id, res.status, res.headers, res.headers.has("set-cookie"));
+    if (edits) {
+      res = new Response(res.body, res);
+      mutable = true;
+      applyEdits(res.headers, edits.split("\n"), 1);
+    }
   } else if (res.headers.has("set-cookie")) {
     res = new Response(res.body, res);
     mutable = true;
@@ -108,7 +116,7 @@ export default {
     }
     let p;
     try {
-      p = FastPath.plan(request.method, request.url, request.headers).split("\n");
+      p = FastPath.plan(request.method, request.url, request.headers, Date.now()).split("\n");
       if (p[1]) followUp(p[1], env, ctx);
     } catch (e) {
       crashed(e);

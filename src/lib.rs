@@ -11,6 +11,7 @@ pub mod chain;
 pub mod config;
 pub mod domains;
 pub mod error;
+pub mod header_edits;
 pub mod host;
 pub mod host_config;
 pub mod message;

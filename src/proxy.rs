@@ -90,6 +90,7 @@ pub fn enter(
         matching_path: path.matching.into_owned(),
         query: query.to_string(),
         now_s,
+        websocket: is_websocket_upgrade(inbound),
     }))
 }
 
@@ -230,7 +231,7 @@ pub fn plan(
     pre: &Prefetched,
     headers: &mut dyn HeaderAccess,
 ) -> Plan {
-    let websocket = is_websocket_upgrade(headers);
+    let websocket = head.websocket;
     let mut state = RequestState::default();
     let (decided, ran) = {
         let cx = routed.cx(&head, pre);

@@ -31,6 +31,8 @@ pub struct RequestHead {
     pub query: String,
     /// Current time, Unix seconds (token checks).
     pub now_s: i64,
+    /// The request asks to switch to WebSocket (read once, from the inbound headers).
+    pub websocket: bool,
 }
 
 /// What one request looks like to handlers.

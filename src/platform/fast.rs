@@ -20,7 +20,8 @@ use super::needs;
 use super::resolver::{self, FollowUp, Tier};
 use crate::chain::cookies::confine_domains;
 use crate::error::ProxyError;
-use crate::message::{HeaderAccess, SimpleResponse};
+use crate::header_edits::EditLog;
+use crate::message::SimpleResponse;
 use crate::proxy::{self, After, Entry, Plan};
 use crate::request::Prefetched;
 use std::cell::RefCell;
@@ -73,56 +74,6 @@ fn unpark(id: u32) -> Option<Box<After>> {
     })
 }
 
-/// Upstream header edits recorded over the inbound JS headers: reads see the
-/// edits made so far, writes are only logged, and the JS entry applies the log.
-struct Recorder<'a> {
-    inbound: JsHeaders<'a>,
-    ops: Vec<(char, String, String)>,
-}
-
-impl HeaderAccess for Recorder<'_> {
-    fn get(&self, name: &str) -> Option<String> {
-        let name = name.to_ascii_lowercase();
-        let last_reset = self
-            .ops
-            .iter()
-            .rposition(|(op, n, _)| *n == name && matches!(op, 's' | 'd'));
-        let (mut value, rest) = match last_reset {
-            Some(i) => {
-                let (op, _, v) = &self.ops[i];
-                ((*op == 's').then(|| v.clone()), &self.ops[i + 1..])
-            }
-            None => (self.inbound.get(&name), &self.ops[..]),
-        };
-        for (_, _, v) in rest.iter().filter(|(op, n, _)| *op == 'a' && *n == name) {
-            value = Some(match value {
-                Some(cur) => format!("{cur}, {v}"),
-                None => v.clone(),
-            });
-        }
-        value
-    }
-
-    fn set_cookies(&self) -> Vec<String> {
-        self.get("set-cookie").into_iter().collect()
-    }
-
-    fn set(&mut self, name: &str, value: &str) {
-        self.ops
-            .push(('s', name.to_ascii_lowercase(), value.to_string()));
-    }
-
-    fn append(&mut self, name: &str, value: &str) {
-        self.ops
-            .push(('a', name.to_ascii_lowercase(), value.to_string()));
-    }
-
-    fn remove(&mut self, name: &str) {
-        self.ops
-            .push(('d', name.to_ascii_lowercase(), String::new()));
-    }
-}
-
 /// The preamble every plan starts with.
 fn preamble(
     out: &mut String,
@@ -169,26 +120,29 @@ pub struct FastPath;
 #[wasm_bindgen]
 impl FastPath {
     /// Plans a request from isolate memory alone.
-    pub fn plan(method: &str, url: &str, headers: &web_sys::Headers) -> String {
+    pub fn plan(method: &str, url: &str, headers: &web_sys::Headers, now_ms: f64) -> String {
         let Some(iso) = Isolate::existing() else {
             return SLOW.into();
         };
-        let inbound = JsHeaders(headers);
+        let js = JsHeaders(headers);
+        // Every read of the inbound headers goes through the log: each name
+        // crosses into JS at most once, and the request phase's writes are logged.
+        let mut log = EditLog::new(&js, false);
         let debug = iso.debug_headers;
         let is_head = method == "HEAD";
         let head = match proxy::enter(
             &iso.proxy_settings(),
             method,
             url,
-            &inbound,
+            &log,
             &|h| iso.api.is_api_host(h),
-            super::app::now_s(),
+            (now_ms / 1000.0) as i64,
         ) {
             Ok(Entry::Proxy(head)) => head,
             Ok(Entry::Api { .. }) => return SLOW.into(),
             Err(e) => return error_plan(&iso, None, None, &e, method, url),
         };
-        let Some(cached) = resolver::cached(&iso, &head.host, now_ms()) else {
+        let Some(cached) = resolver::cached(&iso, &head.host, now_ms.max(0.0) as u64) else {
             return SLOW.into();
         };
         let follow_up = cached.follow_up;
@@ -200,7 +154,7 @@ impl FastPath {
             }
         };
         let dbg = debug.then_some((Some(tier), &*iso));
-        let routed = match proxy::route(&head, config, &inbound, iso.filter_limits) {
+        let routed = match proxy::route(&head, config, &log, iso.filter_limits) {
             Ok(r) => r,
             Err(e) => return error_plan(&iso, follow_up.as_ref(), Some(tier), &e, method, url),
         };
@@ -210,19 +164,15 @@ impl FastPath {
         if !routed.chain().terminal.is_fetch_or_local() {
             return slow;
         }
+        if head.websocket {
+            return slow;
+        }
         let mut pre = Prefetched::new();
-        if !needs::satisfy_now(&iso, &routed, &head, &inbound, &mut pre) {
+        if !needs::satisfy_now(&iso, &routed, &head, &log, &mut pre) {
             return slow;
         }
-        if crate::upstream::is_websocket_upgrade(&inbound) {
-            return slow;
-        }
-        let mut rec = Recorder {
-            inbound: JsHeaders(headers),
-            ops: Vec::new(),
-        };
         let mut out = String::with_capacity(256);
-        match proxy::plan(head, routed, &pre, &mut rec) {
+        match proxy::plan(head, routed, &pre, &mut log) {
             Plan::Respond { response, error } => {
                 if let Some(e) = &error {
                     log_error(e, method, url);
@@ -247,19 +197,24 @@ impl FastPath {
                     "{id}\n{host}\n{domain}\n{}\n{}",
                     call.timeout_ms, call.url
                 );
-                for (op, name, value) in &rec.ops {
-                    let _ = write!(out, "\n{op}\n{name}\n{value}");
-                }
+                log.write_to(&mut out);
             }
         }
         out
     }
 
-    /// The response phase of plan `id` over the (mutable) upstream response headers.
-    pub fn respond(id: u32, status: u16, headers: &web_sys::Headers) {
-        if let Some(after) = unpark(id) {
-            after.on_response(status, &mut JsHeaders(headers));
-        }
+    /// The response phase of plan `id` over the upstream response headers: the
+    /// edits to make, as triples (see the module doc); empty when none.
+    pub fn respond(id: u32, status: u16, headers: &web_sys::Headers, cookies: bool) -> String {
+        let Some(after) = unpark(id) else {
+            return String::new();
+        };
+        let base = JsHeaders(headers);
+        let mut log = EditLog::new(&base, cookies);
+        after.on_response(status, &mut log);
+        let mut out = String::new();
+        log.write_to(&mut out);
+        out
     }
 
     /// Cookie confinement alone, for responses no middleware edits.
@@ -323,8 +278,4 @@ fn error_plan(
     preamble(&mut out, 'R', follow_up, dbg);
     respond_plan(&mut out, &err.to_response(), false);
     out
-}
-
-fn now_ms() -> u64 {
-    js_sys::Date::now().max(0.0) as u64
 }

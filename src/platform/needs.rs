@@ -3,9 +3,9 @@
 //! it needs nothing more. The chain itself never awaits.
 
 use super::env::binding;
-use super::headers::JsHeaders;
 use super::isolate::Isolate;
 use super::jwks;
+use crate::message::HeaderAccess;
 use crate::proxy::Routed;
 use crate::request::{Need, NeedError, Prefetched, RateDecision, RequestHead};
 use futures_util::future::join_all;
@@ -29,7 +29,7 @@ pub(crate) async fn satisfy(
     env: &Env,
     routed: &Routed,
     head: &RequestHead,
-    inbound: &JsHeaders<'_>,
+    inbound: &dyn HeaderAccess,
 ) -> Prefetched {
     let mut pre = Prefetched::new();
     for _ in 0..MAX_ROUNDS {
@@ -53,7 +53,7 @@ pub(crate) fn satisfy_now(
     iso: &Isolate,
     routed: &Routed,
     head: &RequestHead,
-    inbound: &JsHeaders<'_>,
+    inbound: &dyn HeaderAccess,
     pre: &mut Prefetched,
 ) -> bool {
     for _ in 0..MAX_ROUNDS {
