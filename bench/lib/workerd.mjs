@@ -102,9 +102,9 @@ ${defs.join("\n")}
  * Starts `workerd serve config` and resolves once every socket listens:
  * { pid, ports: { [socketName]: port }, cpuSeconds(), stop(), stderrTail(), startedAt, listeningAt }.
  */
-export async function startWorkerd(configPath, socketNames, { verbose = false } = {}) {
+export async function startWorkerd(configPath, socketNames, { verbose = false, args = [] } = {}) {
   const startedAt = performance.now();
-  const wd = spawn(WORKERD, ["serve", "--experimental", "--control-fd=3", configPath], {
+  const wd = spawn(WORKERD, ["serve", "--experimental", "--control-fd=3", ...args, configPath], {
     stdio: ["ignore", verbose ? "inherit" : "ignore", "pipe", "pipe"],
   });
   const tail = [];
