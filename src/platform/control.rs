@@ -12,8 +12,9 @@ use super::store::Store;
 use crate::api::authz::{authorize, Principal};
 use crate::api::bodies::{self, ValidRoute};
 use crate::api::paging::parse_page;
-use crate::api::router::{route, Op, RouteError};
+use crate::api::router::{route, OpMatchError};
 use crate::api::time::new_id;
+use crate::api::Op;
 use crate::api::{openapi, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
 use crate::host::normalize_host;
@@ -66,8 +67,8 @@ async fn serve(
     }
     let method = req.method();
     let m = route(&method, sub_path).map_err(|e| match e {
-        RouteError::NotFound => Problem::not_found("operation"),
-        RouteError::MethodNotAllowed(allow) => Problem::method_not_allowed(&allow),
+        OpMatchError::NotFound => Problem::not_found("operation"),
+        OpMatchError::MethodNotAllowed(allow) => Problem::method_not_allowed(&allow),
     })?;
     if m.spec.op == Op::OpenApi {
         let mut r = SimpleResponse::text(200, openapi::DOCUMENT);
