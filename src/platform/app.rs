@@ -5,7 +5,7 @@ use super::headers::JsHeaders;
 use super::isolate::Isolate;
 use super::resolver::{resolve, Tier};
 use super::upstream;
-use super::{control, jwks};
+use super::{api, jwks};
 use crate::auth::token_kid;
 use crate::canonical_path::canonicalize;
 use crate::chain::cookies::confine_domains;
@@ -140,7 +140,7 @@ async fn run(
     if iso.api.is_api_host(&host) {
         if let Some(sub) = raw_path.strip_prefix("/api/v1") {
             if sub.is_empty() || sub.starts_with('/') {
-                let res = control::handle(iso, env, req, sub, query).await;
+                let res = api::handle(iso, env, req, sub, query).await;
                 return to_js_response(&res, method == "HEAD").map_err(|_| internal("api"));
             }
         }
