@@ -113,6 +113,7 @@ impl Call<'_> {
             .ok_or_else(|| Problem::unauthorized(None))
     }
 
+    /// Whom the token speaks for.
     pub(super) fn principal(&self) -> Result<&Principal, Problem> {
         Ok(&self.caller()?.principal)
     }
