@@ -1,7 +1,7 @@
 //! Who may call what: scopes, control-plane vs tenant tokens, and tenant isolation.
 
+use super::operations::OpSpec;
 use super::problem::Problem;
-use super::router::OpSpec;
 use crate::auth::VerifiedClaims;
 
 /// Whom a verified token speaks for.
@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(
             authorize(list.spec, &a, Some("b"), "control_plane")
                 .err()
-                .map(|p| p.status),
+                .map(|p| p.status()),
             Some(403)
         );
         assert_eq!(
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(
             authorize(list.spec, &no_scope, Some("a"), "control_plane")
                 .err()
-                .map(|p| p.code),
+                .map(|p| p.code()),
             Some("insufficient_scope")
         );
         let tenants = route("GET", "/tenants").expect("op");
@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(
             authorize(tenants.spec, &a, None, "control_plane")
                 .err()
-                .map(|p| p.code),
+                .map(|p| p.code()),
             Some("forbidden")
         );
         let cp = claims(json!({"scope":"tenants:read"}));

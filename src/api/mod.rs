@@ -1,10 +1,12 @@
-//! The management API's pure parts: the operation table, authorisation decisions,
-//! request-body validation, paging cursors and RFC 9457 problem documents. The
-//! platform layer (src/platform/control.rs) adds only D1 and cache I/O.
+//! The management API's pure parts: the operation table and its matcher,
+//! authorisation decisions, request-body validation, paging cursors and RFC 9457
+//! problem documents. The platform layer (src/platform/api/) adds only D1 and
+//! cache I/O.
 
 pub mod authz;
 pub mod bodies;
 pub mod openapi;
+pub mod operations;
 pub mod paging;
 pub mod problem;
 pub mod route_policy;
@@ -12,5 +14,6 @@ pub mod router;
 pub mod settings;
 pub mod time;
 
-pub use problem::Problem;
-pub use router::{route, Op, OpSpec, RouteError, OPERATIONS};
+pub use operations::{Op, OpMethod, OpSpec, OPERATIONS};
+pub use problem::{Problem, ProblemKind};
+pub use router::{route, OpMatchError};

@@ -35,7 +35,7 @@ mod tests {
             .iter()
             .map(|s| {
                 (
-                    s.method.to_string(),
+                    s.method.as_str().to_string(),
                     s.template.to_string(),
                     s.scope.map(str::to_string),
                 )

@@ -5,37 +5,57 @@ use crate::config::ConfigError;
 use crate::message::SimpleResponse;
 use serde_json::{json, Value};
 
+mod kind;
+pub use kind::ProblemKind;
+
 /// One management API error.
 #[derive(Debug, Clone)]
 pub struct Problem {
-    /// HTTP status.
-    pub status: u16,
-    /// Machine-readable code (`validation_failed`, `not_found`, ...).
-    pub code: &'static str,
+    /// What went wrong (status, code and title follow from it).
+    pub kind: ProblemKind,
     /// Human-readable detail (never contains a credential).
     pub detail: String,
     /// Field errors for validation failures.
     pub errors: Vec<ConfigError>,
     /// Extra headers (`WWW-Authenticate`, `Allow`).
     pub headers: Vec<(&'static str, String)>,
+    /// The underlying failure, for the log line of the request that met it; never
+    /// sent to the client (it may name tables, bindings or hosts).
+    pub cause: Option<String>,
 }
 
 const REALM: &str = "Bearer realm=\"portico\"";
 
 impl Problem {
-    fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+    fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Self {
-            status,
-            code,
+            kind,
             detail: detail.into(),
             errors: Vec::new(),
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// Machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// Keeps `cause` for the log (the client still sees only the generic detail).
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 
     /// 400 with every field error.
     pub fn validation(errors: Vec<ConfigError>) -> Self {
-        let mut p = Self::new(400, "validation_failed", "the request body is invalid");
+        let mut p = Self::new(ProblemKind::ValidationFailed, "the request body is invalid");
         p.errors = errors;
         p
     }
@@ -43,7 +63,7 @@ impl Problem {
     /// 400 for a body that is not JSON (or not an object).
     pub fn invalid_json(message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut p = Self::new(400, "invalid_json", message.clone());
+        let mut p = Self::new(ProblemKind::InvalidJson, message.clone());
         p.errors = vec![ConfigError {
             path: String::new(),
             message,
@@ -53,7 +73,10 @@ impl Problem {
 
     /// 400 for bad query parameters.
     pub fn bad_query(errors: Vec<ConfigError>) -> Self {
-        let mut p = Self::new(400, "validation_failed", "the query parameters are invalid");
+        let mut p = Self::new(
+            ProblemKind::ValidationFailed,
+            "the query parameters are invalid",
+        );
         p.errors = errors;
         p
     }
@@ -69,7 +92,7 @@ impl Problem {
                 format!("{REALM}, error=\"invalid_token\", error_description=\"{e}\""),
             ),
         };
-        let mut p = Self::new(401, "unauthorized", detail);
+        let mut p = Self::new(ProblemKind::Unauthorized, detail);
         p.headers.push(("www-authenticate", challenge));
         p
     }
@@ -77,8 +100,7 @@ impl Problem {
     /// 403 for a missing scope.
     pub fn insufficient_scope(scope: &str) -> Self {
         let mut p = Self::new(
-            403,
-            "insufficient_scope",
+            ProblemKind::InsufficientScope,
             format!("the token lacks scope {scope}"),
         );
         p.headers.push((
@@ -90,19 +112,18 @@ impl Problem {
 
     /// 403 for another tenant's resources or a control-plane-only operation.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(403, "forbidden", detail)
+        Self::new(ProblemKind::Forbidden, detail)
     }
 
     /// 404.
     pub fn not_found(what: &str) -> Self {
-        Self::new(404, "not_found", format!("{what} not found"))
+        Self::new(ProblemKind::NotFound, format!("{what} not found"))
     }
 
     /// 405 with `Allow`.
     pub fn method_not_allowed(allow: &str) -> Self {
         let mut p = Self::new(
-            405,
-            "method_not_allowed",
+            ProblemKind::MethodNotAllowed,
             format!("allowed methods: {allow}"),
         );
         p.headers.push(("allow", allow.to_string()));
@@ -111,7 +132,7 @@ impl Problem {
 
     /// 409 naming the conflicting field.
     pub fn conflict(path: &str, message: &str) -> Self {
-        let mut p = Self::new(409, "conflict", format!("{path} {message}"));
+        let mut p = Self::new(ProblemKind::Conflict, format!("{path} {message}"));
         p.errors = vec![ConfigError {
             path: path.into(),
             message: message.into(),
@@ -122,8 +143,7 @@ impl Problem {
     /// 413.
     pub fn too_large(limit: usize) -> Self {
         Self::new(
-            413,
-            "payload_too_large",
+            ProblemKind::PayloadTooLarge,
             format!("request bodies are limited to {limit} bytes"),
         )
     }
@@ -131,22 +151,20 @@ impl Problem {
     /// 415.
     pub fn unsupported_media_type() -> Self {
         Self::new(
-            415,
-            "unsupported_media_type",
+            ProblemKind::UnsupportedMediaType,
             "request bodies must be application/json",
         )
     }
 
     /// 500 (details go to the log, not the client).
     pub fn internal() -> Self {
-        Self::new(500, "internal", "internal error")
+        Self::new(ProblemKind::Internal, "internal error")
     }
 
     /// 503 when storage is unavailable.
     pub fn unavailable() -> Self {
         Self::new(
-            503,
-            "unavailable",
+            ProblemKind::Unavailable,
             "storage is unavailable; nothing was changed",
         )
     }
@@ -154,37 +172,19 @@ impl Problem {
     /// 503 while the API is not safely configured (the reason is logged, not sent).
     pub fn not_configured() -> Self {
         Self::new(
-            503,
-            "not_configured",
+            ProblemKind::NotConfigured,
             "the management API is not configured on this deployment",
         )
-    }
-
-    fn title(&self) -> &'static str {
-        match self.code {
-            "validation_failed" => "Validation failed",
-            "invalid_json" => "Invalid JSON",
-            "unauthorized" => "Unauthorized",
-            "insufficient_scope" => "Insufficient scope",
-            "forbidden" => "Forbidden",
-            "not_found" => "Not found",
-            "method_not_allowed" => "Method not allowed",
-            "conflict" => "Conflict",
-            "payload_too_large" => "Payload too large",
-            "unsupported_media_type" => "Unsupported media type",
-            "unavailable" | "not_configured" => "Service unavailable",
-            _ => "Internal error",
-        }
     }
 
     /// The problem document.
     pub fn body(&self, request_id: &str) -> Value {
         let mut v = json!({
-            "type": format!("urn:portico:problem:{}", self.code),
-            "title": self.title(),
-            "status": self.status,
+            "type": format!("urn:portico:problem:{}", self.code()),
+            "title": self.kind.title(),
+            "status": self.status(),
             "detail": self.detail,
-            "code": self.code,
+            "code": self.code(),
             "request_id": request_id,
         });
         if !self.errors.is_empty() {
@@ -200,7 +200,7 @@ impl Problem {
 
     /// The full response.
     pub fn to_response(&self, request_id: &str) -> SimpleResponse {
-        let mut res = SimpleResponse::text(self.status, self.body(request_id).to_string());
+        let mut res = SimpleResponse::text(self.status(), self.body(request_id).to_string());
         res.headers = crate::message::HeaderList::new()
             .with("content-type", "application/problem+json")
             .with("cache-control", "no-store");

@@ -2,7 +2,7 @@
 //! hosts, everything else to the plan executor; the one place a failure before a
 //! route was chosen becomes a response.
 
-use super::control;
+use super::api;
 use super::execute::{self, to_js_response, Trace};
 use super::headers::JsHeaders;
 use super::isolate::Isolate;
@@ -63,7 +63,7 @@ async fn run(
     )?;
     match entry {
         Entry::Api { path, query } => {
-            let res = control::handle(iso, env, req, &path, &query).await;
+            let res = api::handle(iso, env, req, &path, &query).await;
             to_js_response(&res, method == "HEAD").map_err(|_| execute::internal("api"))
         }
         Entry::Proxy(head) => execute::proxy(iso, env, ctx, req, head, trace).await,

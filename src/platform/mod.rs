@@ -1,14 +1,11 @@
 //! The thin layer over `worker::*` (wasm32 only): the fetch entry point, bindings,
 //! JS header access, host resolution I/O and upstream calls.
 
-mod api_call;
+mod api;
 mod app;
 mod body;
-mod control;
 mod d1;
 mod doh;
-mod domain_api;
-mod domain_store;
 mod env;
 mod execute;
 mod fast;

@@ -36,7 +36,7 @@ impl Job {
         at: &str,
         run_id: &str,
     ) -> Result<String, String> {
-        let store = Store::open(env).map_err(|p| p.detail)?;
+        let store = Store::open(env).map_err(|e| e.to_string())?;
         let audit = AuditCx {
             actor: "portico:scheduled",
             request_id: run_id,
@@ -53,7 +53,7 @@ impl Job {
                     .expire_pending(&cutoff, iso.domains.recheck_batch, &audit)
                     .await
                     .map(|n| format!("removed {n} domains pending since before {cutoff}"))
-                    .map_err(|p| p.detail)
+                    .map_err(|e| e.to_string())
             }
             Self::RecheckPendingDomains => recheck_pending(iso, &store, &audit)
                 .await
@@ -63,7 +63,7 @@ impl Job {
                         s.checked, s.verified
                     )
                 })
-                .map_err(|p| p.detail),
+                .map_err(|e| e.to_string()),
         }
     }
 }

@@ -3,11 +3,9 @@
 //! Shared by `POST .../_verify` and the scheduled re-check.
 
 use super::doh::lookup_txt;
-use super::domain_store::{DomainRow, GuardedWrite};
 use super::isolate::Isolate;
 use super::resolver::purge;
-use super::store::{AuditCx, Store};
-use crate::api::Problem;
+use super::store::{AuditCx, DomainRow, GuardedWrite, Store, StoreError};
 use crate::domains::verification::{challenge_name, CheckOutcome, DomainStatus};
 
 /// Checks one pending domain now and stores the result.
@@ -16,7 +14,7 @@ pub(crate) async fn check_domain(
     store: &Store,
     row: &DomainRow,
     audit: &AuditCx<'_>,
-) -> Result<CheckOutcome, Problem> {
+) -> Result<CheckOutcome, StoreError> {
     if row.status() == DomainStatus::Active {
         return Ok(CheckOutcome::Verified);
     }
@@ -63,7 +61,7 @@ pub(crate) async fn recheck_pending(
     iso: &Isolate,
     store: &Store,
     audit: &AuditCx<'_>,
-) -> Result<RecheckSummary, Problem> {
+) -> Result<RecheckSummary, StoreError> {
     let mut summary = RecheckSummary::default();
     for row in store.pending_domains(iso.domains.recheck_batch).await? {
         summary.checked = summary.checked.saturating_add(1);

@@ -1,18 +1,18 @@
-//! One management API request as the operation handlers see it (`control.rs`
-//! routes and authenticates it; `control.rs` and `domain_api.rs` serve it), and
-//! the JSON helpers both use.
+//! One management API request as the operation handlers see it (`mod.rs` routes
+//! and authenticates it; the resource files serve it), the JSON helpers they share,
+//! and how a storage failure becomes a problem.
 
-use super::body::{discard, read_capped, ReadError};
-use super::isolate::Isolate;
-use super::resolver::purge;
-use super::store::{AuditCx, Store};
 use crate::api::authz::Principal;
+use crate::api::paging::{parse_page, PageRequest};
 use crate::api::router::Matched;
 use crate::api::time::iso8601;
 use crate::api::Problem;
-use crate::auth::VerifiedClaims;
 use crate::body_limit::check_declared;
 use crate::message::{HeaderList, SimpleResponse};
+use crate::platform::body::{discard, read_capped, ReadError};
+use crate::platform::isolate::Isolate;
+use crate::platform::resolver::purge;
+use crate::platform::store::{AuditCx, Store, StoreError};
 use serde_json::Value;
 use std::rc::Rc;
 use worker::Env;
@@ -27,10 +27,27 @@ pub(super) struct Call<'a> {
     pub(super) req: &'a web_sys::Request,
     pub(super) query: &'a str,
     pub(super) m: Matched,
-    pub(super) claims: VerifiedClaims,
+    /// Who called; `None` only for public operations (no scope, no token).
+    pub(super) caller: Option<Caller>,
+    pub(super) request_id: String,
+}
+
+/// The authenticated caller.
+pub(super) struct Caller {
     /// Whom the token speaks for (tenant tokens meet budgets and proofs).
     pub(super) principal: Principal,
-    pub(super) request_id: String,
+    /// The token's subject: the audit rows' actor.
+    pub(super) actor: String,
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(column) => Problem::conflict(&column, "is already in use"),
+            StoreError::Randomness(_) => Problem::internal().caused_by(e),
+            StoreError::Unavailable(_) => Problem::unavailable().caused_by(e),
+        }
+    }
 }
 
 pub(super) fn json_response(status: u16, body: &Value) -> SimpleResponse {
@@ -88,14 +105,34 @@ impl Call<'_> {
         self.m.param("tid")
     }
 
-    pub(super) fn audit<'b>(&'b self, at: &'b str) -> AuditCx<'b> {
-        AuditCx {
-            actor: &self.claims.sub,
-            request_id: &self.request_id,
-            at,
-        }
+    /// The caller; a handler that needs one was given one by `mod.rs` unless its
+    /// operation is public (a table error, answered as "no token").
+    pub(super) fn caller(&self) -> Result<&Caller, Problem> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| Problem::unauthorized(None))
     }
 
+    /// Whom the token speaks for.
+    pub(super) fn principal(&self) -> Result<&Principal, Problem> {
+        Ok(&self.caller()?.principal)
+    }
+
+    /// Who is writing, for the audit row of a write at `at`.
+    pub(super) fn audit<'b>(&'b self, at: &'b str) -> Result<AuditCx<'b>, Problem> {
+        Ok(AuditCx {
+            actor: &self.caller()?.actor,
+            request_id: &self.request_id,
+            at,
+        })
+    }
+
+    /// The `limit` / `cursor` query of a list operation.
+    pub(super) fn page(&self) -> Result<PageRequest, Problem> {
+        parse_page(self.query).map_err(Problem::bad_query)
+    }
+
+    /// The path's tenant, which must exist (else 404).
     pub(super) async fn require_tenant(&self, store: &Store) -> Result<Value, Problem> {
         store
             .get_tenant(self.tid())

@@ -1,11 +1,8 @@
-//! The domain operations of the management API that carry ownership rules: create
-//! and rename (overlap checks across tenants, the per-tenant budget, pending for
-//! tenant tokens) and `_verify`.
+//! `/tenants/{tid}/domains`: list, read and delete, and the operations that carry
+//! ownership rules: create and rename (overlap checks across tenants, the
+//! per-tenant budget, pending for tenant tokens) and `_verify`.
 
-use super::api_call::{json_response, now_iso, read_json, Call};
-use super::domain_store::{DomainRow, DomainState, GuardedWrite};
-use super::store::Store;
-use super::verify::check_domain;
+use super::call::{json_response, now_iso, read_json, Call};
 use crate::api::authz::Principal;
 use crate::api::bodies;
 use crate::api::time::new_id;
@@ -13,6 +10,9 @@ use crate::api::Problem;
 use crate::domains::overlap::first_conflict;
 use crate::domains::verification::{new_challenge_value, DomainStatus};
 use crate::message::SimpleResponse;
+use crate::platform::resolver::purge;
+use crate::platform::store::{DomainRow, DomainState, GuardedWrite, Store};
+use crate::platform::verify::check_domain;
 
 const IN_USE: &str = "is already in use";
 const OVERLAPS: &str = "overlaps a domain another tenant holds (an exact name under its wildcard, or a wildcard covering its names)";
@@ -23,7 +23,7 @@ fn initial_state(principal: &Principal) -> Result<(DomainStatus, Option<String>)
     match principal {
         Principal::ControlPlane => Ok((DomainStatus::Active, None)),
         Principal::Tenant(_) => {
-            let token = new_challenge_value().map_err(|_| Problem::internal())?;
+            let token = new_challenge_value().map_err(|e| Problem::internal().caused_by(e))?;
             Ok((DomainStatus::Pending, Some(token)))
         }
     }
@@ -51,6 +51,15 @@ fn over_budget(max: u32) -> Problem {
     )
 }
 
+/// `GET /tenants/{tid}/domains`.
+pub(super) async fn list(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    Ok(json_response(
+        200,
+        &store.list_domains(c.tid(), &c.page()?).await?,
+    ))
+}
+
 /// `POST /tenants/{tid}/domains`.
 pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
@@ -58,7 +67,8 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         .map_err(Problem::validation)?;
     check_overlap(store, &domain, c.tid(), None).await?;
     // Budgets bind tenants; the operator is trusted with everything.
-    let max = match c.principal {
+    let principal = c.principal()?;
+    let max = match principal {
         Principal::Tenant(_) => Some(c.iso.domains.max_domains_per_tenant),
         Principal::ControlPlane => None,
     };
@@ -67,15 +77,15 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             return Err(over_budget(max));
         }
     }
-    let (status, token) = initial_state(&c.principal)?;
-    let id = new_id("dom_").map_err(|_| Problem::internal())?;
+    let (status, token) = initial_state(principal)?;
+    let id = new_id("dom_").map_err(|e| Problem::internal().caused_by(e))?;
     let at = now_iso();
     let state = DomainState {
         status,
         token: token.as_deref(),
     };
     let written = store
-        .create_domain(c.tid(), &id, &domain, &state, max, &c.audit(&at))
+        .create_domain(c.tid(), &id, &domain, &state, max, &c.audit(&at)?)
         .await?;
     if written == GuardedWrite::Refused {
         // A write that raced ours won; say which rule it tripped.
@@ -88,10 +98,9 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     if status == DomainStatus::Active {
         c.purge_tenant(store, &[]).await;
     }
-    let row = store
-        .get_domain(c.tid(), &id)
-        .await?
-        .ok_or_else(Problem::internal)?;
+    let row = store.get_domain(c.tid(), &id).await?.ok_or_else(|| {
+        Problem::internal().caused_by(format!("domain {id} gone after its write"))
+    })?;
     Ok(json_response(201, &row.to_json()))
 }
 
@@ -106,6 +115,22 @@ async fn domain_of<'c>(c: &'c Call<'_>, store: &Store) -> Result<(&'c str, Domai
     Ok((did, row))
 }
 
+/// `GET /tenants/{tid}/domains/{did}`.
+pub(super) async fn get(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    let (_, row) = domain_of(c, store).await?;
+    Ok(json_response(200, &row.to_json()))
+}
+
+/// `DELETE /tenants/{tid}/domains/{did}`: with the routes scoped to it.
+pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    let (did, _) = domain_of(c, store).await?;
+    let hosts = store.tenant_domain_names(c.tid()).await?;
+    let at = now_iso();
+    store.delete_domain(c.tid(), did, &c.audit(&at)?).await?;
+    purge(c.iso, c.tid(), &hosts).await;
+    Ok(SimpleResponse::empty(204))
+}
+
 /// `PATCH /tenants/{tid}/domains/{did}`: a tenant's rename starts pending again
 /// with a new value (proof of the old name says nothing about the new one).
 pub(super) async fn rename(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
@@ -116,14 +141,14 @@ pub(super) async fn rename(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         return Ok(json_response(200, &row.to_json()));
     }
     check_overlap(store, &domain, c.tid(), Some(did)).await?;
-    let (status, token) = initial_state(&c.principal)?;
+    let (status, token) = initial_state(c.principal()?)?;
     let at = now_iso();
     let state = DomainState {
         status,
         token: token.as_deref(),
     };
     let written = store
-        .rename_domain(c.tid(), did, &domain, &state, &c.audit(&at))
+        .rename_domain(c.tid(), did, &domain, &state, &c.audit(&at)?)
         .await?;
     if written == GuardedWrite::Refused {
         check_overlap(store, &domain, c.tid(), Some(did)).await?;
@@ -145,7 +170,7 @@ pub(super) async fn verify(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     let (did, row) = domain_of(c, store).await?;
     if row.status() == DomainStatus::Pending {
         let at = now_iso();
-        check_domain(c.iso, store, &row, &c.audit(&at)).await?;
+        check_domain(c.iso, store, &row, &c.audit(&at)?).await?;
     }
     let row = store
         .get_domain(c.tid(), did)

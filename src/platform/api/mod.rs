@@ -1,0 +1,164 @@
+//! The management API over HTTP: request → operation → token → authorisation →
+//! the operation's handler (one file per resource) → JSON response. Errors are
+//! rendered, and their causes logged, once here. Every decision is made by the pure
+//! code in `crate::api` and `crate::auth`.
+
+mod audit;
+mod call;
+mod domains;
+mod hosts;
+mod routes;
+mod tenants;
+
+use super::isolate::Isolate;
+use super::jwks::keys_for;
+use super::store::Store;
+use crate::api::authz::authorize;
+use crate::api::time::new_id;
+use crate::api::{openapi, route, Op, OpMatchError, Problem};
+use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
+use crate::message::{HeaderList, SimpleResponse};
+use call::{Call, Caller};
+use std::rc::Rc;
+use worker::Env;
+
+fn request_id(req: &web_sys::Request) -> String {
+    req.headers()
+        .get("cf-ray")
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .or_else(|| new_id("req_").ok())
+        .unwrap_or_else(|| "req_unknown".into())
+}
+
+/// Serves `/api/v1{sub_path}` on a control-plane host.
+pub(crate) async fn handle(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    req: &web_sys::Request,
+    sub_path: &str,
+    query: &str,
+) -> SimpleResponse {
+    let rid = request_id(req);
+    let mut res = match serve(iso, env, req, sub_path, query, &rid).await {
+        Ok(r) => r,
+        Err(p) => {
+            if let Some(cause) = &p.cause {
+                worker::console_error!("portico: management API {rid}: {cause}");
+            }
+            p.to_response(&rid)
+        }
+    };
+    res.headers.0.push(("x-request-id".into(), rid));
+    res
+}
+
+async fn serve(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    req: &web_sys::Request,
+    sub_path: &str,
+    query: &str,
+    rid: &str,
+) -> Result<SimpleResponse, Problem> {
+    // Without an issuer and audience any token from the configured keys would do
+    // (e.g. one minted for another service): refuse everything instead.
+    if let Some(why) = &iso.api.refusal {
+        return Err(Problem::not_configured().caused_by(format!("refused: {why}")));
+    }
+    let m = route(&req.method(), sub_path).map_err(|e| match e {
+        OpMatchError::NotFound => Problem::not_found("operation"),
+        OpMatchError::MethodNotAllowed(allow) => Problem::method_not_allowed(&allow),
+    })?;
+    // Operations without a scope are public: no token is asked for.
+    let caller = match m.spec.scope {
+        None => None,
+        Some(_) => {
+            let claims = authenticate(iso, req).await?;
+            let path_tenant = m.params.iter().find(|(n, _)| *n == "tid");
+            let principal = authorize(
+                m.spec,
+                &claims,
+                path_tenant.map(|(_, v)| v.as_str()),
+                &iso.api.cp_tenant_id,
+            )?;
+            Some(Caller {
+                principal,
+                actor: claims.sub,
+            })
+        }
+    };
+    let call = Call {
+        iso,
+        env,
+        req,
+        query,
+        m,
+        caller,
+        request_id: rid.to_string(),
+    };
+    dispatch(&call).await
+}
+
+/// Verifies the bearer token against inline keys and the JWKS (if configured).
+async fn authenticate(
+    iso: &Rc<Isolate>,
+    req: &web_sys::Request,
+) -> Result<VerifiedClaims, Problem> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let token = match header.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
+            t.trim()
+        }
+        _ if header.is_empty() => return Err(Problem::unauthorized(None)),
+        _ => return Err(Problem::unauthorized(Some(&AuthError::Malformed))),
+    };
+    let now_s = (js_sys::Date::now() / 1000.0) as i64;
+    let mut keys: KeySet = (*iso.api.keys).clone();
+    if let Some(url) = &iso.api.jwks_url {
+        match keys_for(iso, url, token_kid(token).as_deref()).await {
+            Ok(fetched) => keys.keys.extend(fetched.keys.iter().cloned()),
+            Err(e) => worker::console_error!("portico: control-plane JWKS unavailable: {e}"),
+        }
+    }
+    verify(token, &keys, &iso.api.policy, now_s).map_err(|e| Problem::unauthorized(Some(&e)))
+}
+
+fn openapi_document() -> SimpleResponse {
+    let mut r = SimpleResponse::text(200, openapi::DOCUMENT);
+    r.headers = HeaderList::new().with("content-type", "application/json");
+    r
+}
+
+/// The dispatch table: one row per operation, each served by its resource's file.
+async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
+    // Opening is a binding lookup, no I/O; an operation without D1 never unwraps it.
+    let store = Store::open(c.env);
+    match c.m.spec.op {
+        Op::OpenApi => Ok(openapi_document()),
+        Op::ListTenants => tenants::list(c, &store?).await,
+        Op::CreateTenant => tenants::create(c, &store?).await,
+        Op::GetTenant => tenants::get(c, &store?).await,
+        Op::UpdateTenant => tenants::update(c, &store?).await,
+        Op::DeleteTenant => tenants::delete(c, &store?).await,
+        Op::ListDomains => domains::list(c, &store?).await,
+        Op::CreateDomain => domains::create(c, &store?).await,
+        Op::GetDomain => domains::get(c, &store?).await,
+        Op::UpdateDomain => domains::rename(c, &store?).await,
+        Op::VerifyDomain => domains::verify(c, &store?).await,
+        Op::DeleteDomain => domains::delete(c, &store?).await,
+        Op::ListRoutes => routes::list(c, &store?).await,
+        Op::CreateRoute => routes::create(c, &store?).await,
+        Op::UpdateRoute => routes::update(c, &store?).await,
+        Op::GetRoute => routes::get(c, &store?).await,
+        Op::DeleteRoute => routes::delete(c, &store?).await,
+        Op::ListAudit => audit::list(c, &store?).await,
+        Op::ResolveHost => hosts::resolve(c).await,
+    }
+}
