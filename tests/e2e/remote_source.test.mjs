@@ -549,6 +549,10 @@ describe("npm run token: development tokens for the committed dev key", () => {
     assert.equal(claims.tenant_id, undefined);
     assert.equal(claims.iss, "portico-dev");
     assert.equal(claims.aud, "portico-api");
+    const openapi = JSON.parse(readFileSync(join(ROOT, "src/api/openapi.json"), "utf8"));
+    const required = Object.values(openapi.paths).flatMap((item) => Object.values(item).map((op) => op["x-required-scope"]).filter(Boolean));
+    const granted = new Set(claims.scope.split(" "));
+    for (const s of required) assert.ok(granted.has(s), `the default token has ${s}`);
     const ok = await api(h, "GET", "/tenants", { token: cpToken });
     const body = await expectStatus(ok, 200, "list tenants");
     assert.ok(Array.isArray(body.items));
