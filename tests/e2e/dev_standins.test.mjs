@@ -8,21 +8,15 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { startOrigin } from "../../dev/origin.mjs";
 import { startOAuthProvider } from "../../dev/oauth-provider.mjs";
-import { ROOT, startHarness, rawHttpRequest, sha256OfStream, patternSha256, patternChunk } from "./harness.mjs";
+import { ROOT, startHarness, useStarted, rawHttpRequest, sha256OfStream, patternSha256, patternChunk } from "./harness.mjs";
 
-let origin;
-before(async () => {
-  origin = await startOrigin({ port: 0 });
-});
-after(async () => {
-  await origin?.close();
-});
+const origin = useStarted(() => startOrigin({ port: 0 }), (o) => o.close());
 
-const get = (path, init = {}) => rawHttpRequest({ port: origin.port, path, ...init });
+const get = (path, init = {}) => rawHttpRequest({ port: origin().port, path, ...init });
 
 test("echo returns the expected JSON document", async () => {
   const body = crypto.randomBytes(300_000);
-  const res = await fetch(`${origin.url}/some/path?b=2&a=%zz`, { method: "PATCH", headers: { "X-Mixed-Case": "v" }, body });
+  const res = await fetch(`${origin().url}/some/path?b=2&a=%zz`, { method: "PATCH", headers: { "X-Mixed-Case": "v" }, body });
   const doc = await res.json();
   assert.equal(doc.origin, "demo-origin");
   assert.equal(doc.method, "PATCH");
@@ -45,27 +39,27 @@ test("/bytes streams the i % 251 pattern with content-length", async () => {
 });
 
 test("/redirect, /cookies, /status, /slow, /with-headers", async () => {
-  let res = await fetch(`${origin.url}/redirect?to=${encodeURIComponent("http://x.test/a?b#c")}&status=307`, { redirect: "manual" });
+  let res = await fetch(`${origin().url}/redirect?to=${encodeURIComponent("http://x.test/a?b#c")}&status=307`, { redirect: "manual" });
   assert.equal(res.status, 307);
   assert.equal(res.headers.get("location"), "http://x.test/a?b#c");
 
-  res = await fetch(`${origin.url}/cookies`);
+  res = await fetch(`${origin().url}/cookies`);
   assert.deepEqual(res.headers.getSetCookie(), [
     "a=1; Domain=127.0.0.1; Path=/; HttpOnly",
     "b=2; Path=/x; Domain=127.0.0.1; Secure; SameSite=Lax",
   ]);
 
-  res = await fetch(`${origin.url}/status/418`);
+  res = await fetch(`${origin().url}/status/418`);
   assert.equal(res.status, 418);
   assert.equal(await res.text(), "status 418");
 
   const t0 = Date.now();
-  res = await fetch(`${origin.url}/slow?ms=300`);
+  res = await fetch(`${origin().url}/slow?ms=300`);
   assert.equal(res.status, 200);
   assert.ok(Date.now() - t0 >= 280, "slow waited");
   await res.text();
 
-  res = await fetch(`${origin.url}/with-headers?cache-control=no-store&x-a=1`);
+  res = await fetch(`${origin().url}/with-headers?cache-control=no-store&x-a=1`);
   assert.equal(res.headers.get("cache-control"), "no-store");
   assert.equal(res.headers.get("x-a"), "1");
   await res.text();

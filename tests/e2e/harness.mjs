@@ -527,23 +527,40 @@ export async function startHarness(opts = {}) {
 }
 
 /**
+ * Register before/after hooks in the current suite (or file): `start()` before, and
+ * `stop(value)` after. Returns a getter for the started value.
+ */
+export function useStarted(start, stop) {
+  let current = null;
+  let starting = null;
+  before(async () => {
+    starting = start();
+    current = await starting;
+  });
+  after(async () => {
+    // With --test-name-pattern matching nothing in a file, node 22 runs the file's
+    // `after` without waiting for its `before`: wait here, or a server (or workerd)
+    // outlives the run and node never exits.
+    const v = current ?? (await starting?.catch(() => null));
+    current = null;
+    starting = null;
+    if (v) await stop(v);
+  });
+  return () => current;
+}
+
+/**
  * Register before/after hooks in the current suite and return a proxy that forwards
  * to the harness once it has started.
  */
 export function useHarness(opts = {}) {
-  let current = null;
-  before(async () => {
-    current = await startHarness(opts);
-  });
-  after(async () => {
-    if (current) await current.dispose();
-    current = null;
-  });
+  const get = useStarted(() => startHarness(opts), (h) => h.dispose());
   return new Proxy(
     {},
     {
       get(_t, prop) {
         if (prop === "then") return undefined;
+        const current = get();
         if (!current) throw new Error(`harness not started (reading ${String(prop)})`);
         const v = current[prop];
         return typeof v === "function" ? v.bind(current) : v;
