@@ -20,7 +20,7 @@
 // publish(name, value), clear(name?), queries, close() }.
 import http from "node:http";
 import { readFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
+import { serveWhenMain } from "./cli.mjs";
 
 const TYPE_TXT = 16;
 
@@ -148,19 +148,11 @@ export async function startDoh({ port = 0, host = "127.0.0.1", records: initial 
   });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const args = process.argv.slice(2);
-  const get = (name, dflt) => {
-    const i = args.indexOf(name);
-    return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-  };
-  const port = Number(get("--port", process.env.PORT ?? "8053"));
-  const host = get("--host", "127.0.0.1");
-  const file = get("--records", null);
-  const records = file ? JSON.parse(readFileSync(file, "utf8")) : {};
-  const d = await startDoh({ port, host, records });
-  console.log(`DoH stand-in listening on ${d.dnsQueryUrl} (publish: POST ${d.url}/records {name, value})`);
-  const stop = () => d.close().then(() => process.exit(0));
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-}
+await serveWhenMain(import.meta, {
+  port: 8053,
+  start: ({ port, host, flag }) => {
+    const file = flag("records", null);
+    return startDoh({ port, host, records: file ? JSON.parse(readFileSync(file, "utf8")) : {} });
+  },
+  banner: (d) => `DoH stand-in listening on ${d.dnsQueryUrl} (publish: POST ${d.url}/records {name, value})`,
+});

@@ -15,7 +15,7 @@
 //   anything else                JSON echo of the request (body hashed while streaming)
 import http from "node:http";
 import crypto from "node:crypto";
-import { pathToFileURL } from "node:url";
+import { serveWhenMain } from "./cli.mjs";
 
 const PATTERN_PERIOD = 251;
 const CHUNK = 64 * 1024;
@@ -303,17 +303,8 @@ export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
   });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const args = process.argv.slice(2);
-  const get = (name, dflt) => {
-    const i = args.indexOf(name);
-    return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-  };
-  const port = Number(get("--port", process.env.PORT ?? "9001"));
-  const host = get("--host", "127.0.0.1");
-  const o = await startOrigin({ port, host });
-  console.log(`demo origin listening on ${o.url}`);
-  const stop = () => o.close().then(() => process.exit(0));
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
-}
+await serveWhenMain(import.meta, {
+  port: 9001,
+  start: ({ port, host }) => startOrigin({ port, host }),
+  banner: (o) => `demo origin listening on ${o.url}`,
+});

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm run dev`: set up, build, apply the D1 migrations locally, seed the demo, start
-# the demo origin on 127.0.0.1:9001 and the DNS-over-HTTPS stand-in on 127.0.0.1:8053
-# (domain verification, dev/doh.mjs), and serve Portico (with the example service,
-# the dispatcher emulator and two tenant workers) on 127.0.0.1:8787.
+# the demo origin on 127.0.0.1:9001, the DNS-over-HTTPS stand-in on 127.0.0.1:8053
+# (domain verification, dev/doh.mjs) and the OAuth provider stand-in on 127.0.0.1:9002
+# (dev/oauth-provider.mjs), and serve Portico (with the example service, the dispatcher
+# emulator and two tenant workers) on 127.0.0.1:8787.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -20,7 +21,10 @@ ORIGIN_PID=$!
 echo "== DNS-over-HTTPS stand-in on http://127.0.0.1:8053/dns-query (publish: POST /records)"
 node dev/doh.mjs --port 8053 &
 DOH_PID=$!
-trap 'kill $ORIGIN_PID $DOH_PID 2>/dev/null || true' EXIT INT TERM
+echo "== OAuth provider stand-in on http://127.0.0.1:9002 (client portico-dev / portico-dev-secret)"
+node dev/oauth-provider.mjs --port 9002 &
+OAUTH_PID=$!
+trap 'kill $ORIGIN_PID $DOH_PID $OAUTH_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<'MSG'
 == Portico on http://127.0.0.1:8787 — try:

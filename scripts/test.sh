@@ -11,4 +11,4 @@ cargo test --lib
 echo "== build"
 bash scripts/build.sh
 echo "== end-to-end (workerd)"
-node --test --test-concurrency=1 tests/e2e/*.test.mjs
+npm run --silent test:e2e

@@ -16,18 +16,21 @@ import crypto from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { signJwt, now } from "../dev/jwt.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const ALL_SCOPES = [
-  "tenants:read",
-  "tenants:write",
-  "domains:read",
-  "domains:write",
-  "routes:read",
-  "routes:write",
-  "audit:read",
-  "proxy:resolve_host",
-].join(" ");
+
+/** Every `x-required-scope` of the API's operations (src/api/openapi.rs keeps them in step with the router). */
+function allScopes() {
+  const doc = JSON.parse(readFileSync(join(ROOT, "src/api/openapi.json"), "utf8"));
+  const scopes = new Set();
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(item)) {
+      if (typeof op?.["x-required-scope"] === "string") scopes.add(op["x-required-scope"]);
+    }
+  }
+  return [...scopes].sort().join(" ");
+}
 
 function usage(msg) {
   if (msg) process.stderr.write(`token: ${msg}\n`);
@@ -55,7 +58,12 @@ function parseArgs(argv) {
   return out;
 }
 
-/** String values of the top-level [vars] table of wrangler.toml (basic and literal strings). */
+/**
+ * String values of the top-level [vars] table of wrangler.toml (basic and literal
+ * strings). A line scan rather than a TOML parser: Node has none, and wrangler's own
+ * reader (experimental_readRawConfig from "wrangler") takes ~5 s to import, for two
+ * flat string vars.
+ */
 function wranglerVars() {
   let text;
   try {
@@ -89,18 +97,14 @@ if (!Number.isInteger(ttl) || ttl <= 0) usage("--ttl must be a positive integer 
 
 // createPrivateKey rejects unknown members such as _warning; pass only the key fields.
 const privateKey = crypto.createPrivateKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d }, format: "jwk" });
-const now = Math.floor(Date.now() / 1000);
+const iat = now();
 const claims = {
   iss: args.iss ?? vars.PORTICO_AUTH_ISSUER ?? "portico-dev",
   aud: args.aud ?? vars.PORTICO_AUTH_AUDIENCE ?? "portico-api",
   sub: args.sub ?? "dev-user",
-  iat: now,
-  exp: now + ttl,
-  scope: args.scope ?? ALL_SCOPES,
+  iat,
+  exp: iat + ttl,
+  scope: args.scope ?? allScopes(),
   ...(args.tenant !== undefined ? { tenant_id: args.tenant } : {}),
 };
-const header = { alg: "EdDSA", typ: "JWT", ...(jwk.kid ? { kid: jwk.kid } : {}) };
-const b64u = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
-const input = `${b64u(header)}.${b64u(claims)}`;
-const sig = crypto.sign(null, Buffer.from(input), privateKey).toString("base64url");
-process.stdout.write(`${input}.${sig}\n`);
+process.stdout.write(`${signJwt({ alg: "EdDSA", kid: jwk.kid, privateKey }, claims)}\n`);

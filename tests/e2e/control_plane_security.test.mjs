@@ -6,7 +6,8 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { useHarness, json, uniq, sleep } from "./harness.mjs";
-import { makeKey, signJwt, hmacJwt, unsignedJwt, tamper, jwks, now, startIdp } from "./support/tokens.mjs";
+import { makeKey, signJwt, hmacJwt, unsignedJwt, tamper, jwks, now } from "./support/tokens.mjs";
+import { startOAuthProvider } from "../../dev/oauth-provider.mjs";
 
 const ISS = "https://issuer.test";
 const AUD = "portico-api";
@@ -573,7 +574,7 @@ describe("HMAC dev mode (PORTICO_AUTH_ALLOW_HMAC_DEV=true)", () => {
 describe("JWKS URL (PORTICO_AUTH_JWKS_URL from a real IdP)", () => {
   let idp;
   before(async () => {
-    idp = await startIdp({ issuer: ISS, audience: AUD, keys: [makeKey("RS256", "idp-rs-1")] });
+    idp = await startOAuthProvider({ issuer: ISS, audience: AUD, keys: [makeKey("RS256", "idp-rs-1")] });
   });
   after(async () => {
     await idp?.close();

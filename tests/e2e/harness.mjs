@@ -1,5 +1,5 @@
-// End-to-end harness: the real Portico build (build/index.js + wasm) in workerd via
-// Miniflare's programmatic API, next to
+// End-to-end harness: the real Portico build (build/entry.mjs or build/index.js, with
+// build/index_bg.wasm) in workerd via Miniflare's programmatic API, next to
 //   - a real Node HTTP origin on 127.0.0.1 (dev/origin.mjs),
 //   - the example service worker (service binding EXAMPLE_SERVICE),
 //   - the dispatch-namespace emulator (service binding DISPATCHER) and two tenant workers,
@@ -21,6 +21,12 @@
 //
 // `useHarness` registers before/after hooks in the current suite (or file) and returns
 // a proxy onto the running harness. `startHarness` is the same without hooks.
+//
+// Environment knobs (for a whole run):
+//   PORTICO_E2E_SCRIPT=path/to/entry   another build's main module
+//   PORTICO_E2E_VARS='{"K":"v"}'       vars forced onto every Portico worker
+//   PORTICO_E2E_COMPAT_FLAGS=a,b       extra compatibility flags for every Portico worker
+//   PORTICO_E2E_LOG=debug|verbose|info workerd and console output of the workers
 import { after, before } from "node:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, dirname, resolve } from "node:path";
@@ -215,6 +221,40 @@ export function parseStats(res) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * The build's main module: build/entry.mjs (a lean JS entry importing ./index.js) when
+ * the build has one, else worker-build's build/index.js. PORTICO_E2E_SCRIPT points the
+ * suite at another build (its directory is the modules root).
+ */
+export function porticoEntry() {
+  if (process.env.PORTICO_E2E_SCRIPT) return resolve(process.env.PORTICO_E2E_SCRIPT);
+  const entry = join(ROOT, "build/entry.mjs");
+  return existsSync(entry) ? entry : join(ROOT, "build/index.js");
+}
+
+/**
+ * PORTICO_E2E_VARS='{"PORTICO_FAST_PATH":"off"}': vars forced onto every Portico worker
+ * of every test (they win over the test's own bindings), to re-run a suite with one
+ * setting flipped.
+ */
+function forcedVarsFromEnv() {
+  const raw = process.env.PORTICO_E2E_VARS;
+  if (!raw) return {};
+  let vars;
+  try {
+    vars = JSON.parse(raw);
+  } catch (e) {
+    throw new Error(`PORTICO_E2E_VARS is not JSON: ${e.message}`);
+  }
+  if (vars === null || typeof vars !== "object" || Array.isArray(vars)) {
+    throw new Error("PORTICO_E2E_VARS must be a JSON object of vars");
+  }
+  for (const [k, v] of Object.entries(vars)) {
+    if (typeof v !== "string") throw new Error(`PORTICO_E2E_VARS.${k} must be a string (vars are strings)`);
+  }
+  return vars;
+}
+
+/**
  * Start everything. Options:
  *   bindings            vars for the portico worker; an object or ({ origin, doh }) => object
  *                       (PORTICO_DOH_URL defaults to the DoH stand-in, h.doh)
@@ -249,13 +289,16 @@ export async function startHarness(opts = {}) {
     if (opts.portico?.script) {
       porticoCode = { modules: true, script: opts.portico.script };
     } else {
-      // PORTICO_E2E_SCRIPT points the suite at another build (its directory is the modules root).
-      const scriptPath = opts.portico?.scriptPath ?? (process.env.PORTICO_E2E_SCRIPT ? resolve(process.env.PORTICO_E2E_SCRIPT) : join(ROOT, "build/index.js"));
+      const scriptPath = opts.portico?.scriptPath ?? porticoEntry();
       if (!existsSync(scriptPath)) {
         throw new Error(
           `${scriptPath} does not exist: build the worker first (npm run build / worker-build --release)`,
         );
       }
+      // Miniflare follows the entry's imports (entry.mjs → index.js → index_bg.wasm, or
+      // index.js → index_bg.wasm) and loads each file as its own module. An imported .js
+      // is CommonJS by Miniflare's default rules; worker-build's output is ESM, as in
+      // wrangler's rules.
       porticoCode = {
         modules: true,
         scriptPath,
@@ -267,10 +310,12 @@ export async function startHarness(opts = {}) {
       };
     }
 
+    // PORTICO_E2E_COMPAT_FLAGS=a,b adds compatibility flags to every Portico worker.
     const compatFlags = process.env.PORTICO_E2E_COMPAT_FLAGS
       ? { compatibilityFlags: process.env.PORTICO_E2E_COMPAT_FLAGS.split(",").map((f) => f.trim()).filter(Boolean) }
       : {};
-    /** Another worker running the Portico build under test, with its own vars. */
+    const forcedVars = forcedVarsFromEnv();
+    /** A worker running the Portico build under test, with its own vars. */
     const porticoWorker = (name, workerBindings = {}, extra = {}) => ({
       name,
       ...porticoCode,
@@ -280,7 +325,7 @@ export async function startHarness(opts = {}) {
         EXAMPLE_SERVICE: "portico-example-service",
         DISPATCHER: "portico-dispatcher-emulator",
       },
-      bindings: { ...DEV_DEFAULTS, ...workerBindings },
+      bindings: { ...DEV_DEFAULTS, ...workerBindings, ...forcedVars },
       ...compatFlags,
       ...extra,
     });
@@ -300,22 +345,7 @@ export async function startHarness(opts = {}) {
     mf = new Miniflare({
       ...(logLevel !== undefined ? { log: new Log(logLevel) } : {}),
       workers: [
-        {
-          name: "portico",
-          ...porticoCode,
-          compatibilityDate: COMPAT_DATE,
-          d1Databases: { DB: "portico-db" },
-          serviceBindings: {
-            EXAMPLE_SERVICE: "portico-example-service",
-            DISPATCHER: "portico-dispatcher-emulator",
-          },
-          bindings,
-          // PORTICO_E2E_COMPAT_FLAGS=a,b adds compatibility flags to the worker under test.
-          ...(process.env.PORTICO_E2E_COMPAT_FLAGS
-            ? { compatibilityFlags: process.env.PORTICO_E2E_COMPAT_FLAGS.split(",").map((f) => f.trim()).filter(Boolean) }
-            : {}),
-          ...(opts.porticoOptions ?? {}),
-        },
+        porticoWorker("portico", bindings, opts.porticoOptions),
         w("portico-example-service", "example-service"),
         w("portico-dispatcher-emulator", "dispatcher", {
           bindings: { SCRIPTS: JSON.stringify(opts.dispatcherScripts ?? DEFAULT_SCRIPTS) },
@@ -336,6 +366,8 @@ export async function startHarness(opts = {}) {
     const url = await mf.ready;
     const db = await mf.getD1Database("DB", "portico");
 
+    // Not D1's db.exec(): it takes one statement per line, and the migrations have
+    // multi-line statements; prepared statements in one batch also apply atomically.
     const exec = async (sql) => {
       const stmts = splitSql(sql);
       if (stmts.length) await db.batch(stmts.map((s) => db.prepare(s)));
@@ -495,23 +527,40 @@ export async function startHarness(opts = {}) {
 }
 
 /**
+ * Register before/after hooks in the current suite (or file): `start()` before, and
+ * `stop(value)` after. Returns a getter for the started value.
+ */
+export function useStarted(start, stop) {
+  let current = null;
+  let starting = null;
+  before(async () => {
+    starting = start();
+    current = await starting;
+  });
+  after(async () => {
+    // With --test-name-pattern matching nothing in a file, node 22 runs the file's
+    // `after` without waiting for its `before`: wait here, or a server (or workerd)
+    // outlives the run and node never exits.
+    const v = current ?? (await starting?.catch(() => null));
+    current = null;
+    starting = null;
+    if (v) await stop(v);
+  });
+  return () => current;
+}
+
+/**
  * Register before/after hooks in the current suite and return a proxy that forwards
  * to the harness once it has started.
  */
 export function useHarness(opts = {}) {
-  let current = null;
-  before(async () => {
-    current = await startHarness(opts);
-  });
-  after(async () => {
-    if (current) await current.dispose();
-    current = null;
-  });
+  const get = useStarted(() => startHarness(opts), (h) => h.dispose());
   return new Proxy(
     {},
     {
       get(_t, prop) {
         if (prop === "then") return undefined;
+        const current = get();
         if (!current) throw new Error(`harness not started (reading ${String(prop)})`);
         const v = current[prop];
         return typeof v === "function" ? v.bind(current) : v;

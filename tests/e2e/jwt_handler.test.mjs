@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import net from "node:net";
 import { useHarness, json, expectError } from "./harness.mjs";
-import { makeKey, signJwt, hmacJwt, unsignedJwt, tamper, now, startIdp } from "./support/tokens.mjs";
+import { makeKey, signJwt, hmacJwt, unsignedJwt, tamper, now } from "./support/tokens.mjs";
+import { startOAuthProvider } from "../../dev/oauth-provider.mjs";
 
 const h = useHarness({ bindings: { PORTICO_HOST_SOURCE: "d1" } });
 
@@ -231,7 +232,7 @@ describe("token sources and claims", () => {
 describe("jwks_url", () => {
   let idp;
   before(async () => {
-    idp = await startIdp({ issuer: ISS, audience: AUD, keys: [makeKey("ES256", "idp-es-1")] });
+    idp = await startOAuthProvider({ issuer: ISS, audience: AUD, keys: [makeKey("ES256", "idp-es-1")] });
   });
   after(async () => {
     await idp?.close();

@@ -5,7 +5,8 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { useHarness, expectError, sleep } from "./harness.mjs";
-import { makeKey, signJwt, now, startIdp } from "./support/tokens.mjs";
+import { makeKey, signJwt, now } from "./support/tokens.mjs";
+import { startOAuthProvider } from "../../dev/oauth-provider.mjs";
 
 const h = useHarness({
   bindings: { PORTICO_HOST_SOURCE: "d1", PORTICO_AUTH_JWKS_TTL_SECONDS: "1", PORTICO_AUTH_JWKS_MIN_REFETCH_SECONDS: "1" },
@@ -16,7 +17,7 @@ const bearer = (t) => ({ authorization: `Bearer ${t}` });
 describe("verified-token cache", () => {
   let idp;
   before(async () => {
-    idp = await startIdp({ keys: [makeKey("ES256", "rot-1")] });
+    idp = await startOAuthProvider({ keys: [makeKey("ES256", "rot-1")] });
   });
   after(async () => idp?.close());
 
@@ -60,7 +61,7 @@ describe("verified-token cache", () => {
 
 describe("JWKS fetches", () => {
   test("concurrent cold requests share one JWKS fetch", async () => {
-    const idp = await startIdp({ keys: [makeKey("RS256", "cold-1")] });
+    const idp = await startOAuthProvider({ keys: [makeKey("RS256", "cold-1")] });
     try {
       const { host } = await h.addHost({
         routes: [{ handlers: [{ type: "jwt", options: { jwks_url: idp.jwksUrl } }, httpTo()] }],

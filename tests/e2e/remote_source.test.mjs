@@ -2,7 +2,7 @@
 // Portico ("portico-edge", no D1 binding) resolves hosts by calling the control
 // plane's GET /api/v1/control-plane/hosts/{host} on another Portico ("portico", the
 // control plane, with D1), authenticated by an OAuth 2.0 client-credentials token
-// from a real provider on 127.0.0.1 (support/tokens.mjs startIdp). Both workers run
+// from a real provider on 127.0.0.1 (dev/oauth-provider.mjs). Both workers run
 // the same Wasm build. Also: the control-plane side of that endpoint, and the
 // development token script (npm run token) against the committed dev key.
 import { test, describe, before, after } from "node:test";
@@ -12,7 +12,8 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useHarness, json, uniq, sleep, ROOT } from "./harness.mjs";
-import { startIdp, now, decode } from "./support/tokens.mjs";
+import { now, decode } from "./support/tokens.mjs";
+import { startOAuthProvider } from "../../dev/oauth-provider.mjs";
 
 const EDGE = "portico-edge";
 const CLIENT_ID = "edge-1";
@@ -65,7 +66,7 @@ const edgeWorker = (porticoWorker, bindings, { serviceBinding = true } = {}) =>
 function useIdp(opts) {
   const ref = { idp: null };
   before(async () => {
-    ref.idp = await startIdp({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...opts });
+    ref.idp = await startOAuthProvider({ clients: { [CLIENT_ID]: CLIENT_SECRET }, ...opts });
   });
   after(async () => {
     await ref.idp?.close();
@@ -548,6 +549,10 @@ describe("npm run token: development tokens for the committed dev key", () => {
     assert.equal(claims.tenant_id, undefined);
     assert.equal(claims.iss, "portico-dev");
     assert.equal(claims.aud, "portico-api");
+    const openapi = JSON.parse(readFileSync(join(ROOT, "src/api/openapi.json"), "utf8"));
+    const required = Object.values(openapi.paths).flatMap((item) => Object.values(item).map((op) => op["x-required-scope"]).filter(Boolean));
+    const granted = new Set(claims.scope.split(" "));
+    for (const s of required) assert.ok(granted.has(s), `the default token has ${s}`);
     const ok = await api(h, "GET", "/tenants", { token: cpToken });
     const body = await expectStatus(ok, 200, "list tenants");
     assert.ok(Array.isArray(body.items));
