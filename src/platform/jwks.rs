@@ -29,11 +29,6 @@ fn js_detail(v: &JsValue) -> String {
         .unwrap_or_else(|| "unknown error".into())
 }
 
-/// The URL without query or fragment, for logs (a tenant may put secrets there).
-fn log_url(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or_default()
-}
-
 /// One GET, status and size checked, body read up to the cap and parsed.
 async fn fetch_once(
     url: &str,
@@ -109,7 +104,10 @@ fn shared_fetch(iso: &Rc<Isolate>, url: &str) -> js_sys::Promise {
         let policy = *iso2.jwks.borrow().policy();
         let outcome = fetch_keys(&u, &policy).await;
         if let Err(e) = &outcome {
-            worker::console_warn!("portico: JWKS {} failed: {e}", log_url(&u));
+            worker::console_warn!(
+                "portico: JWKS {} failed: {e}",
+                crate::url::without_query(&u)
+            );
         }
         let _ = iso2.jwks.borrow_mut().record(&u, outcome, now_ms());
         iso2.jwks_inflight.borrow_mut().remove(&u);

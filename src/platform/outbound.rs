@@ -28,10 +28,7 @@ pub(crate) async fn call(
     if service.is_some() {
         // A service-binding fetch carries only the headers it is given; the callee
         // routes on Host (a control-plane host), so send the URL's authority.
-        let authority = url
-            .split_once("://")
-            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
-            .unwrap_or_default();
+        let authority = crate::url::authority_of(url);
         if !authority.is_empty() {
             h.set("host", authority)
                 .map_err(|e| format!("header host: {e}"))?;

@@ -35,7 +35,7 @@ impl RemoteSettings {
         };
         let base = get("PORTICO_REMOTE_URL")
             .ok_or("PORTICO_HOST_SOURCE=remote needs PORTICO_REMOTE_URL")?;
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
+        if crate::url::split_scheme(&base).is_none() {
             return Err("PORTICO_REMOTE_URL must be an http(s) URL".into());
         }
         let token_url = get("PORTICO_REMOTE_TOKEN_URL");
