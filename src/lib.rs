@@ -14,6 +14,7 @@ pub mod error;
 pub mod host;
 pub mod host_config;
 pub mod message;
+pub mod oauth;
 pub mod percent;
 pub mod proxy;
 pub mod request;

@@ -4,7 +4,8 @@
 use super::isolate::Isolate;
 use super::outbound::call;
 use crate::host_config::HostRecord;
-use crate::resolve::remote::{CachedToken, RemoteSettings};
+use crate::oauth::token::CachedToken;
+use crate::resolve::remote::RemoteSettings;
 use worker::{Env, Method};
 
 const REMOTE_TIMEOUT_MS: u64 = 5_000;
@@ -29,7 +30,7 @@ async fn fetch_token(env: &Env, s: &RemoteSettings, url: &str) -> Result<CachedT
         // The body may echo client details; log only the status.
         return Err(format!("token endpoint answered {}", reply.status));
     }
-    CachedToken::from_response(&reply.body, js_sys::Date::now() as u64)
+    CachedToken::from_response(&reply.body, js_sys::Date::now() as u64).map_err(|e| e.to_string())
 }
 
 /// A usable token: the cached one unless `renew` or expired.
