@@ -12,7 +12,6 @@ pub mod config;
 pub mod domains;
 pub mod error;
 pub mod host;
-pub mod host_config;
 pub mod message;
 pub mod oauth;
 pub mod percent;

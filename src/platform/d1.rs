@@ -1,7 +1,7 @@
 //! The `d1` host source: one query for the most specific domain and its routes.
 
+use crate::config::host::HostRecord;
 use crate::host::lookup_candidates;
-use crate::host_config::HostRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;

@@ -3,7 +3,7 @@
 
 use super::isolate::Isolate;
 use super::outbound::call;
-use crate::host_config::HostRecord;
+use crate::config::host::HostRecord;
 use crate::oauth::token::CachedToken;
 use crate::resolve::remote::RemoteSettings;
 use worker::{Env, Method};
