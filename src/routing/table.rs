@@ -89,7 +89,7 @@ impl<T> RouteTable<T> {
             let pieces = &entries[idx].pieces;
             let first = match pieces.first() {
                 Some(Piece::Static(s)) => Some(s.clone()),
-                _ => None,
+                Some(Piece::Param | Piece::CatchAll { .. }) | None => None,
             };
             let mut placed = false;
             for layer in layers.iter_mut() {
