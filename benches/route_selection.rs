@@ -4,8 +4,8 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use portico::config::host::{HostConfig, HostRecord};
 use portico::config::Diagnostics;
-use portico::host_config::{HostConfig, HostRecord};
 use portico::routing::RequestFacts;
 use serde_json::json;
 
@@ -47,6 +47,7 @@ fn host_with_routes(n: usize) -> HostConfig {
         custom_domain_id: None,
         domain: "bench.example.com".into(),
         routes,
+        exclusive: false,
     };
     let mut d = Diagnostics::new();
     HostConfig::compile(

@@ -7,10 +7,10 @@
 use crate::canonical_path::{canonicalize, EncodedSlashes};
 use crate::chain::cookies::confine_domains;
 use crate::chain::{Chain, TerminalPlan};
+use crate::config::host::HostConfig;
 use crate::config::route::Route;
 use crate::error::ProxyError;
 use crate::host::{normalize_host, HostError};
-use crate::host_config::HostConfig;
 use crate::message::{HeaderAccess, SimpleResponse};
 use crate::request::{Need, Prefetched, RequestCx, RequestHead, RequestState};
 use crate::routing::limits::FilterLimits;

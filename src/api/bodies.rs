@@ -3,7 +3,7 @@
 //! data plane can run.
 
 use super::route_policy::RoutePolicy;
-use crate::chain::compile::Bindings;
+use crate::config::bindings::Bindings;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::config::route::{compile_route, DEFAULT_PRIORITY};

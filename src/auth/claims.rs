@@ -1,6 +1,6 @@
 //! What a verified token says: subject, scopes, tenant, and every other claim.
 
-use super::verify::AuthError;
+use super::error::AuthError;
 use serde_json::{Map, Value};
 
 /// Claims of a token whose signature, times, issuer and audience checked out.

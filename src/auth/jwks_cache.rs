@@ -159,7 +159,7 @@ impl JwksCache {
                 (Some(err), false) => {
                     JwksDecision::Fail(JwksError::RecentlyFailed(Box::new(err.clone())))
                 }
-                _ => JwksDecision::Fetch,
+                (None, _) | (Some(_), true) => JwksDecision::Fetch,
             };
         };
         let age = now_ms.saturating_sub(g.fetched_at_ms);

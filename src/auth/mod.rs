@@ -3,11 +3,13 @@
 //! Pure Rust (jwt-compact underneath); the platform layer only fetches JWKS bytes.
 
 pub mod claims;
+pub mod error;
 pub mod jwks_cache;
 pub mod keys;
 pub mod token_cache;
 pub mod verify;
 
 pub use claims::VerifiedClaims;
+pub use error::AuthError;
 pub use keys::{Alg, KeySet};
-pub use verify::{still_valid, token_kid, verify, AuthError, VerifyPolicy, MAX_LEEWAY_SECONDS};
+pub use verify::{still_valid, token_kid, verify, VerifyPolicy, MAX_LEEWAY_SECONDS};

@@ -5,8 +5,9 @@
 //! re-checked on every hit.
 
 use super::claims::VerifiedClaims;
+use super::error::AuthError;
 use super::keys::KeySet;
-use super::verify::{still_valid, verify, AuthError, VerifyPolicy};
+use super::verify::{still_valid, verify, VerifyPolicy};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;

@@ -10,6 +10,9 @@ use crate::config::fields::Fields;
 use crate::upstream::{dispatch, http, redirect, service, static_response};
 use serde_json::Value;
 
+/// Kept at its old path; the trait lives in `config::bindings`.
+pub use crate::config::bindings::Bindings;
+
 /// Handler types Portico defines (including those arriving in later releases), which
 /// custom registrations may not take.
 pub const BUILT_IN_TYPES: [&str; 15] = [
@@ -31,14 +34,6 @@ pub const BUILT_IN_TYPES: [&str; 15] = [
 ];
 
 const TERMINALS: &str = "http, service_binding, dispatch_namespace, redirect, static";
-
-/// What the environment offers, so a route naming a missing binding is refused.
-pub trait Bindings {
-    /// Whether a service binding (Fetcher) of this name exists.
-    fn has_service(&self, name: &str) -> bool;
-    /// Whether a dispatch namespace (or its local emulator) of this name exists.
-    fn has_dispatch_namespace(&self, name: &str) -> bool;
-}
 
 enum Compiled {
     Middleware(Middleware),

@@ -178,13 +178,10 @@ fn parse_origin_rule(raw: &str) -> Result<OriginRule, String> {
         return Ok(OriginRule::Any);
     }
     let lower = raw.to_ascii_lowercase();
-    let (scheme, rest) = if let Some(r) = lower.strip_prefix("https://") {
-        ("https://", r)
-    } else if let Some(r) = lower.strip_prefix("http://") {
-        ("http://", r)
-    } else {
+    let Some((scheme, rest)) = crate::url::split_scheme(&lower) else {
         return Err("must be \"*\" or an origin like https://app.example.com".into());
     };
+    let scheme = scheme.prefix();
     if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
         return Err("must be an origin (scheme://host[:port]) without a path".into());
     }

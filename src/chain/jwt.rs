@@ -39,18 +39,7 @@ pub struct Jwt {
 
 /// Whether a JWKS URL is acceptable: https, or http to a loopback host (local dev).
 pub fn valid_jwks_url(url: &str) -> bool {
-    if url.starts_with("https://") && url.len() > 8 {
-        return true;
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
-    };
-    matches!(host, "localhost" | "127.0.0.1" | "::1")
+    crate::url::secure_or_loopback(url)
 }
 
 fn unauthorized(invalid: bool) -> Flow {

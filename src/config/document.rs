@@ -2,9 +2,9 @@
 
 use super::diag::{field, ConfigErrors, Diagnostics};
 use super::fields::Fields;
-use crate::chain::compile::Bindings;
+use crate::config::bindings::Bindings;
+use crate::config::host::{HostConfig, HostRecord};
 use crate::host::normalize_host;
-use crate::host_config::{HostConfig, HostRecord};
 use crate::routing::limits::RouteLimits;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -2,8 +2,9 @@
 
 use super::diag::{field, Diagnostics};
 use super::fields::Fields;
-use crate::chain::compile::{compile_chain, Bindings};
+use crate::chain::compile::compile_chain;
 use crate::chain::Chain;
+use crate::config::bindings::Bindings;
 use crate::host::HostPattern;
 use crate::message::is_header_name;
 use crate::routing::limits::{build_regex, RouteLimits};

@@ -55,7 +55,7 @@ pub fn lookup_url(base: &str, name: &str) -> String {
 /// Whether `url` may be used as the resolver: https, or http on loopback (the local
 /// development stand-in).
 pub fn valid_doh_url(url: &str) -> bool {
-    crate::chain::jwt::valid_jwks_url(url) && !url.contains('#')
+    crate::url::secure_or_loopback(url) && !url.contains('#')
 }
 
 /// The TXT strings of a DNS JSON answer. NXDOMAIN and an absent `Answer` give no

@@ -1,7 +1,7 @@
 //! The `d1` host source: one query for the most specific domain and its routes.
 
+use crate::config::host::HostRecord;
 use crate::host::lookup_candidates;
-use crate::host_config::HostRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -9,6 +9,24 @@ use worker::Env;
 
 /// Binding name of the D1 database.
 pub(crate) const DB_BINDING: &str = "DB";
+
+/// Why a host could not be read from D1 (the runtime's message, which names no
+/// bound values).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum D1Error {
+    /// The `DB` binding is absent or not a D1 database.
+    #[error("D1 binding {DB_BINDING}: {0}")]
+    Binding(String),
+    /// A statement could not be prepared or bound.
+    #[error("D1 bind: {0}")]
+    Bind(String),
+    /// The query failed.
+    #[error("D1 query: {0}")]
+    Query(String),
+    /// The rows are not of the expected shape.
+    #[error("D1 rows: {0}")]
+    Rows(String),
+}
 
 #[derive(Deserialize)]
 struct Row {
@@ -33,10 +51,10 @@ fn parse_json_column(text: Option<&str>, default: Value) -> Value {
 
 /// Loads a normalised host: `Ok(None)` when no active domain matches (a pending
 /// domain is not served until its owner proves control, DESIGN §2.5).
-pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord>, String> {
+pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord>, D1Error> {
     let db = env
         .d1(DB_BINDING)
-        .map_err(|e| format!("D1 binding {DB_BINDING}: {e}"))?;
+        .map_err(|e| D1Error::Binding(e.to_string()))?;
     let candidates = lookup_candidates(host);
     let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("?{i}")).collect();
     let sql = format!(
@@ -51,9 +69,12 @@ pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord
     let stmt = db
         .prepare(sql)
         .bind(&args)
-        .map_err(|e| format!("D1 bind: {e}"))?;
-    let result = stmt.all().await.map_err(|e| format!("D1 query: {e}"))?;
-    let rows: Vec<Row> = result.results().map_err(|e| format!("D1 rows: {e}"))?;
+        .map_err(|e| D1Error::Bind(e.to_string()))?;
+    let result = stmt
+        .all()
+        .await
+        .map_err(|e| D1Error::Query(e.to_string()))?;
+    let rows: Vec<Row> = result.results().map_err(|e| D1Error::Rows(e.to_string()))?;
     // The most specific candidate that exists wins.
     let Some(best) = candidates
         .iter()
@@ -91,7 +112,7 @@ pub(crate) async fn load_host(env: &Env, host: &str) -> Result<Option<HostRecord
 /// Whether any domain other than `*.{suffix}` lies below `suffix`: when none
 /// does, every host under the wildcard resolves to it and one cached copy serves
 /// them all (DESIGN §2.5).
-async fn has_domain_below(db: &worker::D1Database, suffix: &str) -> Result<bool, String> {
+async fn has_domain_below(db: &worker::D1Database, suffix: &str) -> Result<bool, D1Error> {
     let escaped: String = suffix
         .chars()
         .flat_map(|c| match c {
@@ -107,8 +128,11 @@ async fn has_domain_below(db: &worker::D1Database, suffix: &str) -> Result<bool,
             JsValue::from_str(&format!("%.{escaped}")),
             JsValue::from_str(&format!("*.{suffix}")),
         ])
-        .map_err(|e| format!("D1 bind: {e}"))?;
-    let result = stmt.all().await.map_err(|e| format!("D1 query: {e}"))?;
-    let rows: Vec<Value> = result.results().map_err(|e| format!("D1 rows: {e}"))?;
+        .map_err(|e| D1Error::Bind(e.to_string()))?;
+    let result = stmt
+        .all()
+        .await
+        .map_err(|e| D1Error::Query(e.to_string()))?;
+    let rows: Vec<Value> = result.results().map_err(|e| D1Error::Rows(e.to_string()))?;
     Ok(!rows.is_empty())
 }

@@ -1,12 +1,11 @@
 //! DNS-over-HTTPS TXT lookups (JSON API) with a deadline and a body cap enforced
 //! while the body streams in; the answer is parsed by `crate::domains::doh`.
 
+use super::shared::with_deadline;
 use crate::domains::doh::{lookup_url, parse_txt_answer, DohError, MAX_ANSWER_BYTES};
 use crate::domains::settings::DomainSettings;
-use futures_util::future::{select, Either};
 use futures_util::StreamExt;
-use std::time::Duration;
-use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 /// The TXT strings at `name`.
 pub(crate) async fn lookup_txt(
@@ -43,10 +42,7 @@ pub(crate) async fn lookup_txt(
         }
         parse_txt_answer(&body)
     };
-    let timeout = Delay::from(Duration::from_millis(settings.doh_timeout_ms));
-    futures_util::pin_mut!(send);
-    match select(send, timeout).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err(DohError::Timeout),
-    }
+    with_deadline(settings.doh_timeout_ms, send)
+        .await
+        .unwrap_or(Err(DohError::Timeout))
 }

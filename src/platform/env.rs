@@ -1,6 +1,6 @@
 //! Reading vars and probing bindings on the Worker environment.
 
-use crate::chain::compile::Bindings;
+use crate::config::bindings::Bindings;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 

@@ -2,31 +2,25 @@
 //! parsed static document, in-flight source reads and debug counters.
 
 use super::env::{var, EnvBindings};
+use super::shared::SingleFlight;
 use crate::api::route_policy::RoutePolicy;
 use crate::api::settings::ApiSettings;
 use crate::auth::jwks_cache::JwksCache;
 use crate::canonical_path::EncodedSlashes;
 use crate::config::document::StaticDocument;
+use crate::config::host::HostConfig;
 use crate::config::ConfigErrors;
 use crate::domains::settings::DomainSettings;
-use crate::host_config::HostConfig;
-use crate::resolve::remote::{CachedToken, RemoteSettings};
+use crate::oauth::token::CachedToken;
+use crate::resolve::remote::RemoteSettings;
 use crate::resolve::{CacheTtls, MemoryCache};
 use crate::routing::limits::FilterLimits;
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use worker::Env;
 
 /// A compiled host, or why its stored config could not be compiled.
 pub(crate) type Compiled = Result<Rc<HostConfig>, Rc<str>>;
-
-/// A source read shared by every request that missed on the same host. It is a JS
-/// promise, not a Rust shared future: each waiter awaits it through its own `then`,
-/// so it resumes in its own request's I/O context (a Rust waker would resume it in
-/// the reader's context, and workerd refuses I/O on behalf of another request).
-/// Resolves to the host record as JSON (`null` for unknown hosts).
-pub(crate) type SourceRead = js_sys::Promise;
 
 /// Which host source this deployment uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +69,10 @@ pub(crate) struct Isolate {
     /// `PORTICO_ENCODED_SLASHES`: what `%2F` / `%5C` in a path do (DESIGN §3).
     pub(crate) encoded_slashes: EncodedSlashes,
     pub(crate) memory: RefCell<MemoryCache<Compiled>>,
-    pub(crate) inflight: RefCell<HashMap<String, (SourceRead, u64)>>,
+    /// Source reads in flight, shared by every request that missed on the same
+    /// host, tagged with the purge generation each started under. Each resolves to
+    /// the host record as JSON (`null` for unknown hosts).
+    pub(crate) inflight: SingleFlight<u64>,
     /// Bumped by every management purge. A source read (or cache write) that
     /// started under an older generation may hold what the purge removed, so its
     /// result is used once but never cached.
@@ -89,7 +86,7 @@ pub(crate) struct Isolate {
     pub(crate) jwks: RefCell<JwksCache>,
     /// JWKS fetches in flight, shared by concurrent requests (each records its
     /// outcome in `jwks`).
-    pub(crate) jwks_inflight: RefCell<HashMap<String, js_sys::Promise>>,
+    pub(crate) jwks_inflight: SingleFlight,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
     static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
@@ -161,13 +158,13 @@ impl Isolate {
             encoded_slashes,
             api,
             domains,
-            jwks_inflight: RefCell::new(HashMap::new()),
+            jwks_inflight: SingleFlight::new(),
             remote_token: RefCell::new(None),
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
             ttls,
             source,
             debug_headers: var(env, "PORTICO_DEBUG_HEADERS").as_deref() == Some("true"),
-            inflight: RefCell::new(HashMap::new()),
+            inflight: SingleFlight::new(),
             purge_generation: Cell::new(0),
             counters: Counters::default(),
             static_doc: OnceCell::new(),

@@ -4,15 +4,13 @@
 
 use super::body::{discard, read_capped, ReadError};
 use super::isolate::Isolate;
+use super::shared::{with_deadline, Elapsed};
 use crate::auth::jwks_cache::{JwksDecision, JwksError, JwksPolicy};
 use crate::auth::KeySet;
 use crate::body_limit::check_declared;
-use futures_util::future::{select, Either};
 use std::rc::Rc;
-use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use worker::Delay;
 
 /// Longest wait for a whole JWKS answer, body included.
 const JWKS_TIMEOUT_MS: u64 = 5_000;
@@ -27,11 +25,6 @@ fn js_detail(v: &JsValue) -> String {
         .map(|e| String::from(e.message()))
         .or_else(|| v.as_string())
         .unwrap_or_else(|| "unknown error".into())
-}
-
-/// The URL without query or fragment, for logs (a tenant may put secrets there).
-fn log_url(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or_default()
 }
 
 /// One GET, status and size checked, body read up to the cap and parsed.
@@ -84,40 +77,37 @@ async fn fetch_keys(url: &str, policy: &JwksPolicy) -> Result<KeySet, JwksError>
     let controller =
         web_sys::AbortController::new().map_err(|e| JwksError::Network(js_detail(&e)))?;
     let signal = controller.signal();
-    let work = fetch_once(url, policy, &signal);
-    let timeout = Delay::from(Duration::from_millis(JWKS_TIMEOUT_MS));
-    futures_util::pin_mut!(work);
-    match select(work, timeout).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => {
+    match with_deadline(JWKS_TIMEOUT_MS, fetch_once(url, policy, &signal)).await {
+        Ok(r) => r,
+        Err(Elapsed) => {
             controller.abort();
             Err(JwksError::Timeout)
         }
     }
 }
 
-/// One fetch per URL at a time, shared by concurrent requests as a JS promise
-/// (each waiter resumes in its own request context through its own `then`). The
-/// fetch records its outcome in the cache itself, so waiters just ask again.
+/// One fetch per URL at a time, shared by concurrent requests (see
+/// `SingleFlight`). The fetch records its outcome in the cache itself, so waiters
+/// just ask again.
 fn shared_fetch(iso: &Rc<Isolate>, url: &str) -> js_sys::Promise {
-    if let Some(p) = iso.jwks_inflight.borrow().get(url) {
-        return p.clone();
-    }
-    let iso2 = iso.clone();
-    let u = url.to_string();
-    let promise = wasm_bindgen_futures::future_to_promise(async move {
-        let policy = *iso2.jwks.borrow().policy();
-        let outcome = fetch_keys(&u, &policy).await;
-        if let Err(e) = &outcome {
-            worker::console_warn!("portico: JWKS {} failed: {e}", log_url(&u));
-        }
-        let _ = iso2.jwks.borrow_mut().record(&u, outcome, now_ms());
-        iso2.jwks_inflight.borrow_mut().remove(&u);
-        Ok(JsValue::UNDEFINED)
+    let (promise, ()) = iso.jwks_inflight.join(url, || {
+        let iso2 = iso.clone();
+        let u = url.to_string();
+        let promise = wasm_bindgen_futures::future_to_promise(async move {
+            let policy = *iso2.jwks.borrow().policy();
+            let outcome = fetch_keys(&u, &policy).await;
+            if let Err(e) = &outcome {
+                worker::console_warn!(
+                    "portico: JWKS {} failed: {e}",
+                    crate::url::without_query(&u)
+                );
+            }
+            let _ = iso2.jwks.borrow_mut().record(&u, outcome, now_ms());
+            iso2.jwks_inflight.forget(&u);
+            Ok(JsValue::UNDEFINED)
+        });
+        (promise, ())
     });
-    iso.jwks_inflight
-        .borrow_mut()
-        .insert(url.to_string(), promise.clone());
     promise
 }
 

@@ -17,6 +17,7 @@ mod outbound;
 mod remote;
 mod resolver;
 mod scheduled;
+mod shared;
 mod store;
 mod upstream;
 mod verify;

@@ -2,14 +2,37 @@
 //! an OAuth client-credentials token cached in the isolate and renewed once on 401.
 
 use super::isolate::Isolate;
-use super::outbound::call;
-use crate::host_config::HostRecord;
-use crate::resolve::remote::{CachedToken, RemoteSettings};
+use super::outbound::{call, OutboundError};
+use crate::config::host::HostRecord;
+use crate::oauth::token::{CachedToken, TokenResponseError};
+use crate::resolve::remote::RemoteSettings;
 use worker::{Env, Method};
 
 const REMOTE_TIMEOUT_MS: u64 = 5_000;
 
-async fn fetch_token(env: &Env, s: &RemoteSettings, url: &str) -> Result<CachedToken, String> {
+/// Why the control plane could not say what a host is. Safe to log: neither token
+/// nor answer bodies appear (they may hold credentials or route secrets).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RemoteError {
+    /// The host cannot be put in a control-plane URL.
+    #[error("host cannot be put in a URL")]
+    HostNotUrl,
+    /// The token endpoint could not be used (only its status is kept: the body may
+    /// echo client details).
+    #[error("token endpoint: {0}")]
+    Token(OutboundError),
+    /// The token endpoint's 200 answer had no usable token.
+    #[error(transparent)]
+    TokenResponse(#[from] TokenResponseError),
+    /// The control-plane call failed or answered an unusable status.
+    #[error("control plane: {0}")]
+    ControlPlane(OutboundError),
+    /// The control plane's 200 answer is not a host record.
+    #[error("control plane host record is malformed (line {line}, column {column})")]
+    Record { line: usize, column: usize },
+}
+
+async fn fetch_token(env: &Env, s: &RemoteSettings, url: &str) -> Result<CachedToken, RemoteError> {
     let auth = s.basic_auth();
     let reply = call(
         env,
@@ -24,12 +47,16 @@ async fn fetch_token(env: &Env, s: &RemoteSettings, url: &str) -> Result<CachedT
         Some(s.token_form()),
         REMOTE_TIMEOUT_MS,
     )
-    .await?;
+    .await
+    .map_err(RemoteError::Token)?;
     if reply.status != 200 {
-        // The body may echo client details; log only the status.
-        return Err(format!("token endpoint answered {}", reply.status));
+        // The body may echo client details; keep only the status.
+        return Err(RemoteError::Token(OutboundError::status(url, reply.status)));
     }
-    CachedToken::from_response(&reply.body, js_sys::Date::now() as u64)
+    Ok(CachedToken::from_response(
+        &reply.body,
+        js_sys::Date::now() as u64,
+    )?)
 }
 
 /// A usable token: the cached one unless `renew` or expired.
@@ -38,7 +65,7 @@ async fn token(
     env: &Env,
     s: &RemoteSettings,
     renew: bool,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, RemoteError> {
     let Some(url) = &s.token_url else {
         return Ok(None);
     };
@@ -60,8 +87,8 @@ pub(crate) async fn load_host(
     env: &Env,
     s: &RemoteSettings,
     host: &str,
-) -> Result<Option<HostRecord>, String> {
-    let url = s.host_url(host).ok_or("host cannot be put in a URL")?;
+) -> Result<Option<HostRecord>, RemoteError> {
+    let url = s.host_url(host).ok_or(RemoteError::HostNotUrl)?;
     let mut renewed = false;
     loop {
         let tok = token(iso, env, s, renewed).await?;
@@ -79,7 +106,8 @@ pub(crate) async fn load_host(
             None,
             REMOTE_TIMEOUT_MS,
         )
-        .await?;
+        .await
+        .map_err(RemoteError::ControlPlane)?;
         match reply.status {
             200 => {
                 return serde_json::from_str(&reply.body)
@@ -89,7 +117,10 @@ pub(crate) async fn load_host(
                         r.exclusive = false;
                         Some(r)
                     })
-                    .map_err(|e| format!("control plane host record: {e}"));
+                    .map_err(|e| RemoteError::Record {
+                        line: e.line(),
+                        column: e.column(),
+                    });
             }
             404 => return Ok(None),
             401 if !renewed && s.token_url.is_some() => {
@@ -97,7 +128,11 @@ pub(crate) async fn load_host(
                 *iso.remote_token.borrow_mut() = None;
                 renewed = true;
             }
-            other => return Err(format!("control plane answered {other} for {host}")),
+            other => {
+                return Err(RemoteError::ControlPlane(OutboundError::status(
+                    &url, other,
+                )))
+            }
         }
     }
 }

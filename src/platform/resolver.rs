@@ -5,19 +5,19 @@ use super::d1;
 use super::env::EnvBindings;
 use super::isolate::{Compiled, Counters, Isolate, SourceKind};
 use super::remote;
+use super::shared::{with_deadline, Elapsed};
 use crate::config::diag::Diagnostics;
+use crate::config::host::{HostConfig, HostRecord};
 use crate::error::ProxyError;
 use crate::host::{lookup_candidates, HostPattern};
-use crate::host_config::{HostConfig, HostRecord};
 use crate::resolve::cache::classify;
 use crate::resolve::Freshness;
-use futures_util::future::{select, Either, FutureExt};
+use futures_util::future::FutureExt;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
-use std::time::Duration;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use worker::{Cache, Context, Delay, Env};
+use worker::{Cache, Context, Env};
 
 /// Which tier answered (the `x-portico-host-cache` debug header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +210,7 @@ pub(crate) async fn resolve(
                     spawn_refresh(iso, env, ctx, host);
                     return finish(value, Tier::CacheApiStale, host);
                 }
-                _ => {
+                Freshness::StaleIfError | Freshness::Expired => {
                     if stale.is_none() {
                         stale = Some(value);
                     }
@@ -372,54 +372,47 @@ async fn load_shared(
     env: &Env,
     host: &str,
 ) -> Result<(Option<HostRecord>, u64), ProxyError> {
-    let existing = iso.inflight.borrow().get(host).cloned();
-    let (promise, generation) = match existing {
-        Some(p) => p,
-        None => {
-            let generation = iso.purge_generation.get();
-            Counters::bump(&iso.counters.source_reads);
-            let env = env.clone();
-            let h = host.to_string();
-            let iso2 = iso.clone();
-            let p = wasm_bindgen_futures::future_to_promise(async move {
-                let record = match &iso2.source {
-                    SourceKind::Remote(s) => remote::load_host(&iso2, &env, s, &h).await,
-                    _ => d1::load_host(&env, &h).await,
+    let (promise, generation) = iso.inflight.join(host, || {
+        let generation = iso.purge_generation.get();
+        Counters::bump(&iso.counters.source_reads);
+        let env = env.clone();
+        let h = host.to_string();
+        let iso2 = iso.clone();
+        let p = wasm_bindgen_futures::future_to_promise(async move {
+            let record = match &iso2.source {
+                SourceKind::Remote(s) => remote::load_host(&iso2, &env, s, &h)
+                    .await
+                    .map_err(|e| e.to_string()),
+                // Static and unsupported sources never get here: `cached` answers
+                // them from memory. D1 is the reader otherwise.
+                SourceKind::D1 | SourceKind::Static | SourceKind::Unsupported(_) => {
+                    d1::load_host(&env, &h).await.map_err(|e| e.to_string())
                 }
-                .map_err(|e| JsValue::from_str(&e))?;
-                serde_json::to_string(&record)
-                    .map(|s| JsValue::from_str(&s))
-                    .map_err(|e| JsValue::from_str(&e.to_string()))
-            });
-            iso.inflight
-                .borrow_mut()
-                .insert(host.to_string(), (p.clone(), generation));
-            (p, generation)
-        }
-    };
-    let timeout = Delay::from(Duration::from_millis(iso.ttls.resolve_timeout_ms));
-    let outcome = select(JsFuture::from(promise), timeout).await;
+            }
+            .map_err(|e| JsValue::from_str(&e))?;
+            serde_json::to_string(&record)
+                .map(|s| JsValue::from_str(&s))
+                .map_err(|e| JsValue::from_str(&e.to_string()))
+        });
+        (p, generation)
+    });
+    let outcome = with_deadline(iso.ttls.resolve_timeout_ms, JsFuture::from(promise)).await;
     // Whoever finishes first clears the slot (if it is still this read's: a purge
     // may have replaced it); a later miss starts a new read.
-    {
-        let mut inflight = iso.inflight.borrow_mut();
-        if inflight.get(host).is_some_and(|(_, g)| *g == generation) {
-            inflight.remove(host);
-        }
-    }
+    iso.inflight.forget_if(host, |g| *g == generation);
     match outcome {
-        Either::Left((Ok(v), _)) => {
+        Ok(Ok(v)) => {
             let text = v.as_string().unwrap_or_default();
             serde_json::from_str(&text)
                 .map(|r| (r, generation))
                 .map_err(|e| ProxyError::ResolveFailed(format!("host record: {e}")))
         }
-        Either::Left((Err(e), _)) => {
+        Ok(Err(e)) => {
             let e = e.as_string().unwrap_or_else(|| "host source failed".into());
             worker::console_error!("portico: host lookup failed for {host}: {e}");
             Err(ProxyError::ResolveFailed(e))
         }
-        Either::Right(_) => Err(ProxyError::ResolveTimeout),
+        Err(Elapsed) => Err(ProxyError::ResolveTimeout),
     }
 }
 
@@ -488,7 +481,7 @@ pub(crate) async fn purge(iso: &Isolate, tenant_id: &str, hosts: &[String]) {
     iso.purge_generation
         .set(iso.purge_generation.get().saturating_add(1));
     // Reads in flight may return what this purge removes: later misses start anew.
-    iso.inflight.borrow_mut().clear();
+    iso.inflight.clear();
     // Concrete hosts this isolate resolved for the tenant (e.g. a.example.com through
     // `*.example.com`) have Cache API entries no domain row names: purge those too.
     let mut keys: Vec<String> = iso

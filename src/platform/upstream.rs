@@ -2,14 +2,13 @@
 //! with the body streamed through untouched and a timeout to response headers.
 
 use super::env::binding;
+use super::shared::{with_deadline, Elapsed};
 use crate::error::ProxyError;
 use crate::upstream::{Target, UpstreamCall};
-use futures_util::future::{select, Either};
 use js_sys::{Array, Object, Promise, Reflect};
-use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use worker::{Delay, Env};
+use worker::Env;
 
 fn failed(handler: &'static str, detail: impl Into<String>) -> ProxyError {
     ProxyError::HandlerFailed {
@@ -145,11 +144,10 @@ async fn with_timeout(
     fut: JsFuture,
     controller: &web_sys::AbortController,
 ) -> Result<JsValue, ProxyError> {
-    let delay = Delay::from(Duration::from_millis(u64::from(timeout_ms)));
-    match select(fut, delay).await {
-        Either::Left((Ok(v), _)) => Ok(v),
-        Either::Left((Err(e), _)) => Err(failed(handler, js_detail(&e))),
-        Either::Right(_) => {
+    match with_deadline(u64::from(timeout_ms), fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(failed(handler, js_detail(&e))),
+        Err(Elapsed) => {
             controller.abort();
             Err(ProxyError::HandlerTimeout { handler })
         }

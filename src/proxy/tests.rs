@@ -22,7 +22,7 @@ fn settings() -> ProxySettings {
 }
 
 struct AllBindings;
-impl crate::chain::compile::Bindings for AllBindings {
+impl crate::config::Bindings for AllBindings {
     fn has_service(&self, _: &str) -> bool {
         true
     }

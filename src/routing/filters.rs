@@ -128,30 +128,7 @@ impl MatchSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Req {
-        method: &'static str,
-        host: &'static str,
-        headers: Vec<(&'static str, &'static str)>,
-        query: &'static str,
-    }
-    impl RequestFacts for Req {
-        fn method(&self) -> &str {
-            self.method
-        }
-        fn host(&self) -> &str {
-            self.host
-        }
-        fn header(&self, name: &str) -> Option<String> {
-            self.headers
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-        fn query(&self) -> &str {
-            self.query
-        }
-    }
+    use crate::routing::testing::Req;
 
     fn req(method: &'static str) -> Req {
         Req {

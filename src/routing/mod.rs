@@ -5,6 +5,8 @@ pub mod filters;
 pub mod limits;
 pub mod pattern;
 pub mod table;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use filters::{MatchSpec, MethodSet, RequestFacts};
 pub use pattern::PathPattern;

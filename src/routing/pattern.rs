@@ -23,21 +23,33 @@ pub struct Expansion {
     pub(crate) param_names: Vec<String>,
     /// Anchored constraint per `Param` piece.
     pub(crate) constraints: Vec<Option<Regex>>,
+    /// matchit's positional name per `Param` piece (`p0`, `p1`, …), made here once
+    /// so that selecting a route formats nothing.
+    pub(crate) keys: Vec<String>,
 }
 
 impl Expansion {
+    /// Appends a `Param` piece with its route-level name and constraint.
+    fn push_param(&mut self, name: String, constraint: Option<Regex>) {
+        self.pieces.push(Piece::Param);
+        self.keys.push(format!("p{}", self.keys.len()));
+        self.param_names.push(name);
+        self.constraints.push(constraint);
+    }
+
     /// The matchit pattern; parameters get positional names so that routes with the
     /// same shape share one matchit entry.
     pub(crate) fn matchit_key(&self) -> String {
         let mut out = String::new();
-        let mut n = 0;
+        let mut keys = self.keys.iter();
         for piece in &self.pieces {
             out.push('/');
             match piece {
                 Piece::Static(s) => push_escaped(&mut out, s),
                 Piece::Param => {
-                    out.push_str(&format!("{{p{n}}}"));
-                    n += 1;
+                    out.push('{');
+                    out.push_str(keys.next().map(String::as_str).unwrap_or_default());
+                    out.push('}');
                 }
                 Piece::CatchAll { prefix } => {
                     push_escaped(&mut out, prefix);
@@ -243,6 +255,7 @@ fn expand(segs: Vec<Seg>) -> Vec<Expansion> {
         pieces: Vec::new(),
         param_names: Vec::new(),
         constraints: Vec::new(),
+        keys: Vec::new(),
     };
     let last = segs.len().saturating_sub(1);
     let mut wild = 0usize;
@@ -258,18 +271,14 @@ fn expand(segs: Vec<Seg>) -> Vec<Expansion> {
                 if optional {
                     // `/users/:id?` = `/users` or `/users/:id`.
                     let mut with = base.clone();
-                    with.pieces.push(Piece::Param);
-                    with.param_names.push(name);
-                    with.constraints.push(constraint);
+                    with.push_param(name, constraint);
                     let mut without = base;
                     if without.pieces.is_empty() {
                         without.pieces.push(Piece::Static(String::new()));
                     }
                     return vec![without, with];
                 }
-                base.pieces.push(Piece::Param);
-                base.param_names.push(name);
-                base.constraints.push(constraint);
+                base.push_param(name, constraint);
             }
             Seg::Star if is_last => {
                 // `/api/*` = `/api`, `/api/` and anything below.
@@ -289,9 +298,7 @@ fn expand(segs: Vec<Seg>) -> Vec<Expansion> {
             }
             Seg::Star => {
                 // A `*` between segments stands for exactly one segment.
-                base.pieces.push(Piece::Param);
-                base.param_names.push(format!("*{wild}"));
-                base.constraints.push(None);
+                base.push_param(format!("*{wild}"), None);
                 wild += 1;
             }
             Seg::PrefixStar(prefix) => {

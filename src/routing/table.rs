@@ -38,8 +38,6 @@ struct Layer {
 /// The selected route and its path parameters.
 #[derive(Debug)]
 pub struct RouteMatch<'t, T> {
-    /// Position of the route in priority order.
-    pub index: usize,
     /// The route's payload.
     pub route: &'t T,
     /// Named path parameters.
@@ -91,7 +89,7 @@ impl<T> RouteTable<T> {
             let pieces = &entries[idx].pieces;
             let first = match pieces.first() {
                 Some(Piece::Static(s)) => Some(s.clone()),
-                _ => None,
+                Some(Piece::Param | Piece::CatchAll { .. }) | None => None,
             };
             let mut placed = false;
             for layer in layers.iter_mut() {
@@ -144,11 +142,6 @@ impl<T> RouteTable<T> {
         self.layers.len()
     }
 
-    /// Route payloads in priority order.
-    pub fn routes(&self) -> impl Iterator<Item = &T> {
-        self.routes.iter().map(|r| &r.payload)
-    }
-
     /// The first route in priority order whose path and filters all match.
     /// `path` is the canonical matching path (see `canonical_path`).
     pub fn select(&self, path: &str, req: &dyn RequestFacts) -> Option<RouteMatch<'_, T>> {
@@ -181,16 +174,15 @@ impl<T> RouteTable<T> {
             let params = exp
                 .param_names
                 .iter()
-                .enumerate()
-                .filter(|(_, name)| !name.starts_with('*'))
-                .filter_map(|(i, name)| {
+                .zip(&exp.keys)
+                .filter(|(name, _)| !name.starts_with('*'))
+                .filter_map(|(name, key)| {
                     hit.params
-                        .get(format!("p{i}"))
+                        .get(key.as_str())
                         .map(|v| (name.clone(), v.to_string()))
                 })
                 .collect();
             return Some(RouteMatch {
-                index: ri,
                 route: &route.payload,
                 params,
             });
@@ -229,12 +221,15 @@ fn constraints_hold(
     params: &matchit::Params<'_, '_>,
     budget: &mut FilterBudget,
 ) -> bool {
-    exp.constraints.iter().enumerate().all(|(i, c)| match c {
-        None => true,
-        Some(re) => params
-            .get(format!("p{i}"))
-            .is_some_and(|v| budget.is_match(re, v)),
-    })
+    exp.constraints
+        .iter()
+        .zip(&exp.keys)
+        .all(|(c, key)| match c {
+            None => true,
+            Some(re) => params
+                .get(key.as_str())
+                .is_some_and(|v| budget.is_match(re, v)),
+        })
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! `dispatch_namespace`: runs a per-tenant Worker from a Workers for Platforms
 //! namespace, with the script name built from a template.
 
-use super::service::is_binding_name;
-use super::{Target, UpstreamCall};
+use super::{options, Target, UpstreamCall};
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;
 use crate::request::RequestCx;
+use std::rc::Rc;
 
 /// One piece of a script-name template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ enum Part {
 /// Compiled `dispatch_namespace` options.
 #[derive(Debug, Clone)]
 pub struct DispatchUpstream {
-    binding: String,
+    binding: Rc<str>,
     template: Vec<Part>,
     cpu_ms: Option<i64>,
     subrequests: Option<i64>,
@@ -74,15 +74,7 @@ impl DispatchUpstream {
     /// Compiles `binding`, `script_name`, `cpu_ms`, `subrequests`, `timeout_ms`.
     pub fn compile(f: &mut Fields<'_>, diags: &mut Diagnostics) -> Option<Self> {
         let start = diags.len();
-        let binding = f.required_string("binding", diags);
-        if let Some(b) = binding {
-            if !is_binding_name(b) {
-                diags.error(
-                    f.path_of("binding"),
-                    "must be a binding name (letters, digits, _)",
-                );
-            }
-        }
+        let binding = options::binding(f, diags);
         let template = f.required_string("script_name", diags).and_then(|t| {
             parse_template(t)
                 .map_err(|m| diags.error(f.path_of("script_name"), m))
@@ -90,12 +82,12 @@ impl DispatchUpstream {
         });
         let cpu_ms = f.integer("cpu_ms", 1, 300_000, diags);
         let subrequests = f.integer("subrequests", 1, 100_000, diags);
-        let timeout_ms = super::http::timeout_ms(f, diags);
+        let timeout_ms = options::timeout_ms(f, diags);
         if diags.len() != start {
             return None;
         }
         Some(Self {
-            binding: binding?.to_string(),
+            binding: Rc::from(binding?),
             template: template?,
             cpu_ms,
             subrequests,

@@ -1,23 +1,11 @@
 //! `http`: proxies to an HTTP(S) origin.
 
+use super::options::timeout_ms;
 use super::{Target, UpstreamCall};
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::request::RequestCx;
 use crate::url::BaseUrl;
-
-/// Default time to response headers.
-pub const DEFAULT_TIMEOUT_MS: i64 = 30_000;
-/// Longest allowed `timeout_ms`.
-pub const MAX_TIMEOUT_MS: i64 = 300_000;
-
-/// Reads `timeout_ms` with its bounds and default.
-pub(crate) fn timeout_ms(f: &mut Fields<'_>, diags: &mut Diagnostics) -> u32 {
-    let v = f
-        .integer("timeout_ms", 1, MAX_TIMEOUT_MS, diags)
-        .unwrap_or(DEFAULT_TIMEOUT_MS);
-    u32::try_from(v).unwrap_or(30_000)
-}
 
 /// Compiled `http` options.
 #[derive(Debug, Clone)]

@@ -4,12 +4,14 @@
 
 pub mod dispatch;
 pub mod http;
+pub mod options;
 pub mod redirect;
 pub mod service;
 pub mod static_response;
 pub mod target;
 
 use crate::message::HeaderAccess;
+use std::rc::Rc;
 
 /// Where the upstream call goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,13 +20,13 @@ pub enum Target {
     Fetch,
     /// A service binding by name.
     Service {
-        /// Binding name in the environment.
-        binding: String,
+        /// Binding name in the environment (shared with the compiled handler).
+        binding: Rc<str>,
     },
     /// A script in a dispatch namespace.
     Dispatch {
-        /// Binding name of the namespace.
-        binding: String,
+        /// Binding name of the namespace (shared with the compiled handler).
+        binding: Rc<str>,
         /// Resolved script name.
         script: String,
         /// `limits.cpuMs`.

@@ -1,43 +1,28 @@
 //! `service_binding`: hands the request to another Worker bound in the environment.
 
-use super::{Target, UpstreamCall};
+use super::{options, Target, UpstreamCall};
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::request::RequestCx;
 use crate::url::BaseUrl;
+use std::rc::Rc;
 
 /// Compiled `service_binding` options.
 #[derive(Debug, Clone)]
 pub struct ServiceUpstream {
     /// Binding name.
-    pub binding: String,
+    pub binding: Rc<str>,
     /// Parsed `upstream_url`.
     pub base: BaseUrl,
     preserve_host: bool,
     timeout_ms: u32,
 }
 
-/// Whether a binding name is a plausible environment binding (a JS identifier).
-pub fn is_binding_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 64
-}
-
 impl ServiceUpstream {
     /// Compiles `binding`, `upstream_url`, `preserve_host` (true), `timeout_ms`.
     pub fn compile(f: &mut Fields<'_>, diags: &mut Diagnostics) -> Option<Self> {
         let start = diags.len();
-        let binding = f.required_string("binding", diags);
-        if let Some(b) = binding {
-            if !is_binding_name(b) {
-                diags.error(
-                    f.path_of("binding"),
-                    "must be a binding name (letters, digits, _)",
-                );
-            }
-        }
+        let binding = options::binding(f, diags);
         let base = match f.string("upstream_url", diags) {
             Some(u) => BaseUrl::parse(u)
                 .map_err(|m| diags.error(f.path_of("upstream_url"), m))
@@ -51,12 +36,12 @@ impl ServiceUpstream {
             }),
         };
         let preserve_host = f.boolean("preserve_host", true, diags);
-        let timeout_ms = super::http::timeout_ms(f, diags);
+        let timeout_ms = options::timeout_ms(f, diags);
         if diags.len() != start {
             return None;
         }
         Some(Self {
-            binding: binding?.to_string(),
+            binding: Rc::from(binding?),
             base: base?,
             preserve_host,
             timeout_ms,

@@ -3,39 +3,7 @@ use crate::host::HostPattern;
 use crate::routing::filters::MethodSet;
 use regex_lite::Regex;
 
-struct Req {
-    method: &'static str,
-    host: &'static str,
-    headers: Vec<(&'static str, &'static str)>,
-    query: &'static str,
-}
-
-impl RequestFacts for Req {
-    fn method(&self) -> &str {
-        self.method
-    }
-    fn host(&self) -> &str {
-        self.host
-    }
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    }
-    fn query(&self) -> &str {
-        self.query
-    }
-}
-
-fn get() -> Req {
-    Req {
-        method: "GET",
-        host: "app.example.com",
-        headers: vec![],
-        query: "",
-    }
-}
+use crate::routing::testing::{get, Req};
 
 fn route(path: &str, name: &'static str) -> TableRoute<&'static str> {
     TableRoute {

@@ -1,7 +1,7 @@
 //! One host's configuration: the stored record (as the source returns it) and its
 //! compiled form (route table with handler chains), built once per host version.
 
-use crate::chain::compile::Bindings;
+use crate::config::bindings::Bindings;
 use crate::config::diag::{index, Diagnostics};
 use crate::config::route::{compile_route, sort_routes, Route};
 use crate::routing::limits::RouteLimits;

@@ -1,0 +1,5 @@
+//! OAuth 2.0 client pieces, pure: request bodies, client authentication and token
+//! responses. The platform layer sends the requests; the `remote` host source uses
+//! them today and the credential vault will too.
+
+pub mod token;
