@@ -1,6 +1,7 @@
 //! Compiles a route's `handlers` list into a [`Chain`], reporting every error with
 //! its path (`handlers[1].options.origins[0]`).
 
+use super::kind::HandlerKind;
 use super::{
     basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, Chain, Middleware,
 };
@@ -9,28 +10,6 @@ use crate::config::diag::{field, index, Diagnostics};
 use crate::config::fields::Fields;
 use crate::upstream::{dispatch, http, redirect, service, static_response};
 use serde_json::Value;
-
-/// Handler types Portico defines (including those arriving in later releases), which
-/// custom registrations may not take.
-pub const BUILT_IN_TYPES: [&str; 15] = [
-    "cors",
-    "basic_auth",
-    "headers",
-    "cache",
-    "forwarded_headers",
-    "rewrite_cookies",
-    "rewrite_location",
-    "http",
-    "service_binding",
-    "dispatch_namespace",
-    "redirect",
-    "static",
-    "jwt",
-    "credentials",
-    "rate_limit",
-];
-
-const TERMINALS: &str = "http, service_binding, dispatch_namespace, redirect, static";
 
 /// What the environment offers, so a route naming a missing binding is refused.
 pub trait Bindings {
@@ -93,8 +72,9 @@ pub fn compile_chain(
             diags,
         );
         let is_terminal = matches!(c, Some(Compiled::Terminal(_)));
-        if c.is_some() || BUILT_IN_TYPES.contains(&ty) || custom::lookup(ty).is_some() {
-            let terminal_type = is_terminal || is_terminal_type(ty);
+        let kind = ty.parse::<HandlerKind>().ok();
+        if c.is_some() || kind.is_some() || custom::lookup(ty).is_some() {
+            let terminal_type = is_terminal || kind.is_some_and(HandlerKind::is_terminal);
             if terminal_type && i != last {
                 diags.error(
                     field(&hpath, "type"),
@@ -103,7 +83,10 @@ pub fn compile_chain(
             } else if !terminal_type && i == last {
                 diags.error(
                     field(&hpath, "type"),
-                    format!("the last handler must be a terminal ({TERMINALS})"),
+                    format!(
+                        "the last handler must be a terminal ({})",
+                        HandlerKind::terminal_names()
+                    ),
                 );
             }
         }
@@ -170,13 +153,6 @@ pub fn compile_chain(
     })
 }
 
-fn is_terminal_type(ty: &str) -> bool {
-    matches!(
-        ty,
-        "http" | "service_binding" | "dispatch_namespace" | "redirect" | "static"
-    )
-}
-
 fn compile_one(
     ty: &str,
     opts: Option<&Value>,
@@ -185,7 +161,7 @@ fn compile_one(
     bindings: Option<&dyn Bindings>,
     diags: &mut Diagnostics,
 ) -> Option<Compiled> {
-    if !BUILT_IN_TYPES.contains(&ty) {
+    let Ok(kind) = ty.parse::<HandlerKind>() else {
         return match custom::lookup(ty) {
             Some(compile) => compile(opts, opath, diags).map(|h| {
                 if h.is_terminal() {
@@ -199,25 +175,25 @@ fn compile_one(
                 None
             }
         };
-    }
+    };
     let mut f = Fields::new(opts, opath, diags);
-    let out = match ty {
-        "cors" => cors::Cors::compile(&mut f, diags)
+    let out = match kind {
+        HandlerKind::Cors => cors::Cors::compile(&mut f, diags)
             .map(Middleware::Cors)
             .map(Compiled::Middleware),
-        "basic_auth" => basic_auth::BasicAuth::compile(&mut f, diags)
+        HandlerKind::BasicAuth => basic_auth::BasicAuth::compile(&mut f, diags)
             .map(Middleware::BasicAuth)
             .map(Compiled::Middleware),
-        "headers" => headers::HeaderEdits::compile(&mut f, diags)
+        HandlerKind::Headers => headers::HeaderEdits::compile(&mut f, diags)
             .map(Middleware::Headers)
             .map(Compiled::Middleware),
-        "cache" => cache::CachePolicy::compile(&mut f, diags)
+        HandlerKind::Cache => cache::CachePolicy::compile(&mut f, diags)
             .map(Middleware::Cache)
             .map(Compiled::Middleware),
-        "forwarded_headers" => forwarded::Forwarded::compile(&mut f, diags)
+        HandlerKind::ForwardedHeaders => forwarded::Forwarded::compile(&mut f, diags)
             .map(Middleware::Forwarded)
             .map(Compiled::Middleware),
-        "rewrite_cookies" => {
+        HandlerKind::RewriteCookies => {
             let host = f.string("upstream_host", diags).and_then(|h| {
                 match crate::host::normalize_host(h) {
                     Ok(h) => Some(h),
@@ -229,7 +205,7 @@ fn compile_one(
             });
             Some(Compiled::Cookies(host, opath.to_string()))
         }
-        "rewrite_location" => {
+        HandlerKind::RewriteLocation => {
             let origin = f.string("upstream_origin", diags).and_then(|o| {
                 match crate::url::split_origin(o) {
                     Some((origin, rest)) if rest.is_empty() || rest == "/" => Some(origin),
@@ -244,10 +220,10 @@ fn compile_one(
             });
             Some(Compiled::Location(origin, opath.to_string()))
         }
-        "http" => http::HttpUpstream::compile(&mut f, diags)
+        HandlerKind::Http => http::HttpUpstream::compile(&mut f, diags)
             .map(Terminal::Http)
             .map(Compiled::Terminal),
-        "service_binding" => {
+        HandlerKind::ServiceBinding => {
             let t = service::ServiceUpstream::compile(&mut f, diags);
             if let (Some(t), Some(b)) = (&t, bindings) {
                 if !b.has_service(&t.binding) {
@@ -262,7 +238,7 @@ fn compile_one(
             }
             t.map(Terminal::Service).map(Compiled::Terminal)
         }
-        "dispatch_namespace" => {
+        HandlerKind::DispatchNamespace => {
             let t = dispatch::DispatchUpstream::compile(&mut f, diags);
             if let (Some(t), Some(b)) = (&t, bindings) {
                 if !b.has_dispatch_namespace(t.binding()) {
@@ -277,24 +253,20 @@ fn compile_one(
             }
             t.map(Terminal::Dispatch).map(Compiled::Terminal)
         }
-        "redirect" => redirect::Redirect::compile(&mut f, diags)
+        HandlerKind::Redirect => redirect::Redirect::compile(&mut f, diags)
             .map(Terminal::Redirect)
             .map(Compiled::Terminal),
-        "static" => static_response::StaticResponse::compile(&mut f, diags)
+        HandlerKind::Static => static_response::StaticResponse::compile(&mut f, diags)
             .map(Terminal::Static)
             .map(Compiled::Terminal),
-        "jwt" => jwt::Jwt::compile(&mut f, diags)
+        HandlerKind::Jwt => jwt::Jwt::compile(&mut f, diags)
             .map(Middleware::Jwt)
             .map(Compiled::Middleware),
-        "credentials" | "rate_limit" => {
+        HandlerKind::Credentials | HandlerKind::RateLimit => {
             diags.error(
                 type_path,
-                format!("handler type '{ty}' is not available in this release"),
+                format!("handler type '{kind}' is not available in this release"),
             );
-            None
-        }
-        other => {
-            diags.error(type_path, format!("unknown handler type '{other}'"));
             None
         }
     };

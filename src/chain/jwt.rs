@@ -5,6 +5,7 @@
 
 use crate::auth::token_cache::{TokenCache, DEFAULT_CAPACITY};
 use crate::auth::{AuthError, KeySet, VerifyPolicy, MAX_LEEWAY_SECONDS};
+use crate::chain::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;
@@ -276,7 +277,7 @@ impl Jwt {
 
 fn jwks_failed(e: &NeedError) -> ProxyError {
     ProxyError::HandlerFailed {
-        handler: "jwt",
+        handler: HandlerKind::Jwt.as_str(),
         detail: e.to_string(),
     }
 }

@@ -13,12 +13,14 @@ pub mod custom;
 pub mod forwarded;
 pub mod headers;
 pub mod jwt;
+pub mod kind;
 pub mod location;
 pub mod terminal;
 
 use crate::error::ProxyError;
 use crate::message::{HeaderAccess, SimpleResponse};
 use crate::request::{Flow, Need, RequestCx, RequestState};
+pub use kind::HandlerKind;
 use std::rc::Rc;
 pub use terminal::{Terminal, TerminalPlan};
 
@@ -52,19 +54,27 @@ impl std::fmt::Debug for Middleware {
 }
 
 impl Middleware {
+    /// The built-in kind (`None` for a registered custom handler).
+    pub fn kind(&self) -> Option<HandlerKind> {
+        Some(match self {
+            Self::Cors(_) => HandlerKind::Cors,
+            Self::BasicAuth(_) => HandlerKind::BasicAuth,
+            Self::Headers(_) => HandlerKind::Headers,
+            Self::Jwt(_) => HandlerKind::Jwt,
+            Self::Cache(_) => HandlerKind::Cache,
+            Self::Forwarded(_) => HandlerKind::ForwardedHeaders,
+            Self::RewriteCookies(_) => HandlerKind::RewriteCookies,
+            Self::RewriteLocation(_) => HandlerKind::RewriteLocation,
+            Self::Custom(_) => return None,
+        })
+    }
+
     /// The handler `type` as written in config.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Cors(_) => "cors",
-            Self::BasicAuth(_) => "basic_auth",
-            Self::Headers(_) => "headers",
-            Self::Jwt(_) => "jwt",
-            Self::Cache(_) => "cache",
-            Self::Forwarded(_) => "forwarded_headers",
-            Self::RewriteCookies(_) => "rewrite_cookies",
-            Self::RewriteLocation(_) => "rewrite_location",
-            Self::Custom(c) => c.type_name(),
+        if let Self::Custom(c) = self {
+            return c.type_name();
         }
+        self.kind().map_or("custom", HandlerKind::as_str)
     }
 
     /// Request phase: may edit the upstream request's headers or answer early.
