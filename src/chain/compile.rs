@@ -3,7 +3,8 @@
 
 use super::kind::HandlerKind;
 use super::{
-    basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, Chain, Middleware,
+    basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, rate_limit, Chain,
+    Middleware,
 };
 use crate::chain::Terminal;
 use crate::config::diag::{field, index, Diagnostics};
@@ -17,6 +18,9 @@ pub trait Bindings {
     fn has_service(&self, name: &str) -> bool;
     /// Whether a dispatch namespace (or its local emulator) of this name exists.
     fn has_dispatch_namespace(&self, name: &str) -> bool;
+    /// The period (seconds) of a rate limiter routes may name: listed in
+    /// `PORTICO_RATE_LIMITERS` and bound in this environment. `None` otherwise.
+    fn rate_limiter_period(&self, name: &str) -> Option<u32>;
 }
 
 enum Compiled {
@@ -25,12 +29,16 @@ enum Compiled {
     /// Needs the terminal to infer its upstream.
     Cookies(Option<String>, String),
     Location(Option<String>, String),
+    /// A `claim:` key needs the `jwt` handler before it.
+    RateLimit(rate_limit::PendingRateLimit, String),
 }
 
-/// Compiles `handlers` at `path`. `bindings` checks binding names when given.
+/// Compiles `handlers` at `path`. `bindings` checks binding names when given;
+/// `route_id` names the route in `rate_limit` counter keys.
 pub fn compile_chain(
     value: Option<&Value>,
     path: &str,
+    route_id: &str,
     bindings: Option<&dyn Bindings>,
     diags: &mut Diagnostics,
 ) -> Option<Chain> {
@@ -68,6 +76,7 @@ pub fn compile_chain(
             opts_value,
             &opath,
             &field(&hpath, "type"),
+            route_id,
             bindings,
             diags,
         );
@@ -138,6 +147,24 @@ pub fn compile_chain(
                     ),
                 }
             }
+            Compiled::RateLimit(pending, opath) => {
+                let jwt = middleware.iter().rev().find_map(|m| {
+                    if let Middleware::Jwt(j) = m {
+                        Some(j.clone())
+                    } else {
+                        None
+                    }
+                });
+                if pending.needs_jwt() && jwt.is_none() {
+                    diags.error(
+                        field(&opath, "key"),
+                        "a claim key needs a jwt handler before this rate_limit (claims must be verified)",
+                    );
+                } else {
+                    let jwt = if pending.needs_jwt() { jwt } else { None };
+                    middleware.push(Middleware::RateLimit(pending.with_jwt(jwt)));
+                }
+            }
             Compiled::Terminal(_) => {}
         }
     }
@@ -158,6 +185,7 @@ fn compile_one(
     opts: Option<&Value>,
     opath: &str,
     type_path: &str,
+    route_id: &str,
     bindings: Option<&dyn Bindings>,
     diags: &mut Diagnostics,
 ) -> Option<Compiled> {
@@ -262,7 +290,9 @@ fn compile_one(
         HandlerKind::Jwt => jwt::Jwt::compile(&mut f, diags)
             .map(Middleware::Jwt)
             .map(Compiled::Middleware),
-        HandlerKind::Credentials | HandlerKind::RateLimit => {
+        HandlerKind::RateLimit => rate_limit::RateLimit::compile(&mut f, bindings, route_id, diags)
+            .map(|p| Compiled::RateLimit(p, opath.to_string())),
+        HandlerKind::Credentials => {
             diags.error(
                 type_path,
                 format!("handler type '{kind}' is not available in this release"),

@@ -15,6 +15,7 @@ pub mod headers;
 pub mod jwt;
 pub mod kind;
 pub mod location;
+pub mod rate_limit;
 pub mod terminal;
 
 use crate::error::ProxyError;
@@ -43,6 +44,8 @@ pub enum Middleware {
     RewriteCookies(cookies::RewriteCookies),
     /// `rewrite_location`
     RewriteLocation(location::RewriteLocation),
+    /// `rate_limit`
+    RateLimit(rate_limit::RateLimit),
     /// A type registered by an embedder.
     Custom(Rc<dyn custom::CustomHandler>),
 }
@@ -65,6 +68,7 @@ impl Middleware {
             Self::Forwarded(_) => HandlerKind::ForwardedHeaders,
             Self::RewriteCookies(_) => HandlerKind::RewriteCookies,
             Self::RewriteLocation(_) => HandlerKind::RewriteLocation,
+            Self::RateLimit(_) => HandlerKind::RateLimit,
             Self::Custom(_) => return None,
         })
     }
@@ -96,6 +100,7 @@ impl Middleware {
                 m.on_request(cx, headers);
                 Flow::Continue
             }
+            Self::RateLimit(m) => m.on_request(cx),
             Self::Custom(m) => m.on_request(cx, headers),
             Self::Cache(_) | Self::RewriteCookies(_) | Self::RewriteLocation(_) => Flow::Continue,
         }
@@ -116,7 +121,7 @@ impl Middleware {
             Self::RewriteCookies(m) => m.on_response(cx, headers),
             Self::RewriteLocation(m) => m.on_response(cx, status, headers),
             Self::Custom(m) => m.on_response(cx, status, headers),
-            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) => {}
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => {}
         }
     }
 
@@ -124,6 +129,7 @@ impl Middleware {
     pub fn need(&self, cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Option<Need> {
         match self {
             Self::Jwt(m) => m.need(cx, inbound),
+            Self::RateLimit(m) => m.need(cx, inbound),
             Self::Cors(_)
             | Self::BasicAuth(_)
             | Self::Headers(_)
@@ -145,7 +151,7 @@ impl Middleware {
             | Self::RewriteCookies(_)
             | Self::RewriteLocation(_)
             | Self::Custom(_) => true,
-            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) => false,
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => false,
         }
     }
 }

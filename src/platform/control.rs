@@ -294,7 +294,7 @@ async fn write_route(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Prob
         return Ok(json_response(200, &shown));
     }
     let base = existing.as_ref().map(stored_route);
-    let bindings = EnvBindings(c.env);
+    let bindings = EnvBindings::new(c.env, c.iso);
     let tenant_caller = matches!(
         Principal::of(&c.claims, &c.iso.api.cp_tenant_id),
         Principal::Tenant(_)
