@@ -26,6 +26,24 @@ const RATELIMITS = {
   RL_STRICT: { namespace_id: "2002", simple: { limit: 2, period: 10 } },
 };
 
+const STATIC_EDGE = "portico-static-rl";
+/** Two tenants, each with a route `api` keyed by the same header, and one id-less route. */
+function staticDocument(upstream_url) {
+  const route = (id) => ({
+    ...(id ? { id } : {}),
+    match: { path: "/api/*" },
+    handlers: [{ type: "rate_limit", options: { limiter: "RL_TEST", key: "header:x-client" } }, { type: "http", options: { upstream_url } }],
+  });
+  return {
+    hosts: {
+      "a.static-rl.test": { tenant_id: "tenant_a", routes: [route("api")] },
+      "b.static-rl.test": { tenant_id: "tenant_b", routes: [route("api")] },
+      "c.static-rl.test": { tenant_id: "tenant_c", routes: [route(null)] },
+      "d.static-rl.test": { tenant_id: "tenant_d", routes: [route(null)] },
+    },
+  };
+}
+
 const h = useHarness({
   bindings: {
     PORTICO_HOST_SOURCE: "d1",
@@ -37,6 +55,20 @@ const h = useHarness({
     PORTICO_AUTH_AUDIENCE: AUDIENCE,
   },
   porticoOptions: { ratelimits: RATELIMITS },
+  // A second Portico on the static source, where two tenants' routes can carry the
+  // very same id.
+  extraWorkers: ({ origin, porticoWorker }) => [
+    porticoWorker(
+      STATIC_EDGE,
+      {
+        PORTICO_HOST_SOURCE: "static",
+        PORTICO_DEBUG_HEADERS: "true",
+        PORTICO_RATE_LIMITERS: "RL_TEST:60",
+        PORTICO_STATIC_CONFIG: JSON.stringify(staticDocument(`${origin.url}/`)),
+      },
+      { ratelimits: RATELIMITS },
+    ),
+  ],
 });
 
 const httpTo = () => ({ type: "http", options: { upstream_url: `${h.origin.url}/` } });
@@ -220,6 +252,27 @@ describe("tenants never share a counter", () => {
     // A value crafted to look like another tenant's key prefix is only a value.
     const forged = { "x-client": `shared-client/${b.tenant_id.length}:${b.tenant_id}/` };
     assert.deepEqual(await burst(1, "/api/x", { host: a.host, headers: forged }), [200]);
+  });
+});
+
+describe("tenants never share a counter (static source, identical route ids)", () => {
+  test("tenant_a exhausting route `api` leaves tenant_b's route `api` alone", async () => {
+    const value = { "x-client": `c-${uniq()}` };
+    const send = async (host, n) => {
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const res = await h.fetchWorker(STATIC_EDGE, "/api/x", { host, headers: value });
+        await res.text();
+        out.push(res.status);
+      }
+      return out;
+    };
+    await freshWindow();
+    assert.deepEqual(await send("a.static-rl.test", LIMIT + 1), [...allowed, 429]);
+    assert.deepEqual(await send("b.static-rl.test", LIMIT), allowed);
+    // Routes without ids are named by their match, still under their own tenant.
+    assert.deepEqual(await send("c.static-rl.test", LIMIT + 1), [...allowed, 429]);
+    assert.deepEqual(await send("d.static-rl.test", LIMIT), allowed);
   });
 });
 
