@@ -30,6 +30,9 @@ pub const PERIODS: [u32; 2] = [10, 60];
 /// The period assumed when no environment is at hand to say (tests, property runs).
 const UNCHECKED_PERIOD_S: u32 = 60;
 
+/// Longest claim or header name in `key`: it becomes part of every counter key.
+const MAX_KEY_NAME_BYTES: usize = 128;
+
 /// Header the client IP is read from (set by Cloudflare, not by the client).
 const CLIENT_IP_HEADER: &str = "cf-connecting-ip";
 
@@ -90,24 +93,30 @@ pub enum KeyRecipe {
 impl KeyRecipe {
     /// Parses a `key` option.
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        const WHAT: &str = "must be ip, tenant, route, claim:<name> or header:<name>";
+        let named = |name: &str| -> Result<String, &'static str> {
+            if name.is_empty() {
+                Err("claim:<name> and header:<name> need a name")
+            } else if name.len() > MAX_KEY_NAME_BYTES {
+                Err("names a claim or header longer than 128 bytes")
+            } else {
+                Ok(name.to_string())
+            }
+        };
         match raw {
             "ip" => Ok(Self::Ip),
             "tenant" => Ok(Self::Tenant),
             "route" => Ok(Self::Route),
             _ => {
                 if let Some(name) = raw.strip_prefix("claim:") {
-                    if name.is_empty() {
-                        return Err("claim:<name> needs a claim name");
-                    }
-                    Ok(Self::Claim(name.to_string()))
+                    named(name).map(Self::Claim)
                 } else if let Some(name) = raw.strip_prefix("header:") {
-                    if !is_header_name(name) {
+                    let name = named(name)?;
+                    if !is_header_name(&name) {
                         return Err("header:<name> needs a valid header name");
                     }
                     Ok(Self::Header(name.to_ascii_lowercase()))
                 } else {
-                    Err(WHAT)
+                    Err("must be ip, tenant, route, claim:<name> or header:<name>")
                 }
             }
         }

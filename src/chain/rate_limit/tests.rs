@@ -87,6 +87,8 @@ fn key_recipes_parse_or_name_the_field() {
     ] {
         assert_eq!(KeyRecipe::parse(raw), Ok(want), "{raw}");
     }
+    let long = format!("claim:{}", "c".repeat(129));
+    assert!(KeyRecipe::parse(&format!("claim:{}", "c".repeat(128))).is_ok());
     for bad in [
         "",
         "IP",
@@ -95,6 +97,7 @@ fn key_recipes_parse_or_name_the_field() {
         "header:",
         "header:bad name",
         "cookie:x",
+        long.as_str(),
     ] {
         assert!(KeyRecipe::parse(bad).is_err(), "{bad:?}");
         let errs =
