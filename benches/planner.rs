@@ -31,9 +31,11 @@ fn document(routes: usize) -> StaticDocument {
         {"type": "headers", "options": {"request": {"x-bench": "1"}, "response": {"x-served-by": "portico"}}},
         {"type": "http", "options": {"upstream_url": "http://127.0.0.1:9/"}}
     ]}));
-    list.push(json!({"id": "static", "priority": 5001, "match": {"path": "/static"}, "handlers": [
-        {"type": "static", "options": {"body": "x".repeat(1024)}}
-    ]}));
+    list.push(
+        json!({"id": "static", "priority": 5001, "match": {"path": "/static"}, "handlers": [
+            {"type": "static", "options": {"body": "x".repeat(1024)}}
+        ]}),
+    );
     let doc = json!({"hosts": {"s200.test": {"tenant_id": "bench", "routes": list}}});
     StaticDocument::parse(&doc.to_string(), None, &RouteLimits::default()).expect("valid")
 }

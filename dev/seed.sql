@@ -44,7 +44,13 @@ INSERT OR REPLACE INTO routes (id, tenant_id, custom_domain_id, priority, match_
 
   ('acme_old', 'acme', NULL, 100,
    '{"path":"/old/*"}',
-   '[{"type":"redirect","options":{"upstream_url":"https://acme.localhost:8787/origin/","status":301}}]');
+   '[{"type":"redirect","options":{"upstream_url":"https://acme.localhost:8787/origin/","status":301}}]'),
+
+  -- 10 requests per 10 s per client address (RL_STRICT in wrangler.toml), then 429.
+  ('acme_limited', 'acme', NULL, 100,
+   '{"path":"/limited/*"}',
+   '[{"type":"rate_limit","options":{"limiter":"RL_STRICT","key":"ip"}},
+     {"type":"http","options":{"upstream_url":"http://127.0.0.1:9001/"}}]');
 
 -- globex: everything goes to the tenant worker named after the host.
 INSERT OR REPLACE INTO routes (id, tenant_id, custom_domain_id, priority, match_json, handlers_json) VALUES

@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(applied, direct);
         let mut wire = String::new();
         log.write_to(&mut wire);
-        assert!(wire.starts_with("\na\na\n\ns\nb\n3\na\nb\n4\nd\na\n\n"), "{wire:?}");
+        assert!(
+            wire.starts_with("\na\na\n\ns\nb\n3\na\nb\n4\nd\na\n\n"),
+            "{wire:?}"
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@
 
 use crate::api::bodies::{route_fields, validate_route};
 use crate::api::route_policy::RoutePolicy;
-use crate::chain::compile::BUILT_IN_TYPES;
 use crate::chain::cookies::{confine_domain, RewriteCookies};
 use crate::chain::location::RewriteLocation;
+use crate::chain::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::route::{compile_route, sort_routes};
 use crate::host::{lookup_candidates, normalize_host, HostPattern, MAX_DOMAIN_LABELS};
@@ -83,7 +83,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Route-shaped JSON: real handler types and field names with arbitrary values.
 fn route_json() -> impl Strategy<Value = Value> {
     let handler = (
-        proptest::sample::select(BUILT_IN_TYPES.to_vec()),
+        proptest::sample::select(HandlerKind::ALL.map(HandlerKind::as_str).to_vec()),
         json_value(),
     )
         .prop_map(|(t, o)| json!({ "type": t, "options": o }));

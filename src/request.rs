@@ -161,6 +161,19 @@ impl Prefetched {
             .map(|(_, _, d)| d)
     }
 
+    /// The limiter's decision for the key under `prefix` (one handler's tenant,
+    /// route and recipe), if that need was met (or failed).
+    pub fn rate_limit_under(
+        &self,
+        limiter: &str,
+        prefix: &str,
+    ) -> Option<&Result<RateDecision, NeedError>> {
+        self.rate
+            .iter()
+            .find(|(l, k, _)| &**l == limiter && k.starts_with(prefix))
+            .map(|(_, _, d)| d)
+    }
+
     /// Whether `need` already has a result here.
     pub fn has(&self, need: &Need) -> bool {
         match need {

@@ -475,6 +475,39 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_routes_name_a_limiter_the_deployment_offers() {
+        struct Limiters;
+        impl Bindings for Limiters {
+            fn has_service(&self, _: &str) -> bool {
+                false
+            }
+            fn has_dispatch_namespace(&self, _: &str) -> bool {
+                false
+            }
+            fn rate_limiter_period(&self, name: &str) -> Option<u32> {
+                (name == "RL_STANDARD").then_some(60)
+            }
+        }
+        let write = |handlers: Value| {
+            let f = route_fields(&json!({ "handlers": handlers })).expect("fields");
+            validate_route(None, f, Some(&Limiters), &RoutePolicy::default(), true)
+        };
+        let origin = json!({"type":"static","options":{"body":"hi"}});
+        write(json!([{"type":"rate_limit","options":{"limiter":"RL_STANDARD","key":"header:x-api-key"}}, origin]))
+            .expect("valid");
+        let errs = paths(
+            write(json!([{"type":"cors"},{"type":"rate_limit","options":{"limiter":"RL_ELSEWHERE"}}, origin]))
+                .expect_err("unknown limiter"),
+        );
+        assert_eq!(errs, ["handlers[1].options.limiter"]);
+        let errs = paths(
+            write(json!([{"type":"rate_limit","options":{"limiter":"RL_STANDARD","key":"user"}}, origin]))
+                .expect_err("bad key"),
+        );
+        assert_eq!(errs, ["handlers[0].options.key"]);
+    }
+
+    #[test]
     fn routes_merge_and_validate_with_paths() {
         let f = route_fields(&json!({"handlers":[{"type":"static","options":{"body":"hi"}}]}))
             .expect("fields");

@@ -2,6 +2,7 @@
 //! a tenant may configure"). Budgets apply to every caller; the binding and target
 //! rules to tenant tokens only (a control-plane token is trusted with everything).
 
+use crate::chain::HandlerKind;
 use crate::config::diag::{field, index, Diagnostics};
 use crate::host::normalize_host;
 use crate::routing::limits::RouteLimits;
@@ -137,25 +138,38 @@ impl TenantRules {
         let Value::Array(list) = handlers else { return };
         for (i, h) in list.iter_mut().enumerate() {
             let hpath = index(path, i);
-            let ty = h
+            // Unknown types are the compiler's to report.
+            let Some(kind) = h
                 .get("type")
                 .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+                .and_then(|t| t.parse::<HandlerKind>().ok())
+            else {
+                continue;
+            };
             let opath = field(&hpath, "options");
             // Missing options are the compiler's to report.
             let Some(Value::Object(opts)) = h.get_mut("options") else {
                 continue;
             };
-            match ty.as_str() {
-                "service_binding" => self.check_binding(opts, &opath, diags),
-                "dispatch_namespace" => {
+            match kind {
+                HandlerKind::ServiceBinding => self.check_binding(opts, &opath, diags),
+                HandlerKind::DispatchNamespace => {
                     self.check_binding(opts, &opath, diags);
                     self.check_dispatch(opts, &opath, diags);
                 }
-                "http" => self.check_url(opts, "upstream_url", &opath, diags),
-                "jwt" => self.check_url(opts, "jwks_url", &opath, diags),
-                _ => {}
+                HandlerKind::Http => self.check_url(opts, "upstream_url", &opath, diags),
+                HandlerKind::Jwt => self.check_url(opts, "jwks_url", &opath, diags),
+                HandlerKind::Cors
+                | HandlerKind::BasicAuth
+                | HandlerKind::Headers
+                | HandlerKind::Cache
+                | HandlerKind::ForwardedHeaders
+                | HandlerKind::RewriteCookies
+                | HandlerKind::RewriteLocation
+                | HandlerKind::Credentials
+                | HandlerKind::RateLimit
+                | HandlerKind::Redirect
+                | HandlerKind::Static => {}
             }
         }
     }

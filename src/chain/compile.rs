@@ -1,8 +1,10 @@
 //! Compiles a route's `handlers` list into a [`Chain`], reporting every error with
 //! its path (`handlers[1].options.origins[0]`).
 
+use super::kind::HandlerKind;
 use super::{
-    basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, Chain, Middleware,
+    basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, rate_limit, Chain,
+    Middleware,
 };
 use crate::chain::Terminal;
 use crate::config::diag::{field, index, Diagnostics};
@@ -13,40 +15,22 @@ use serde_json::Value;
 /// Kept at its old path; the trait lives in `config::bindings`.
 pub use crate::config::bindings::Bindings;
 
-/// Handler types Portico defines (including those arriving in later releases), which
-/// custom registrations may not take.
-pub const BUILT_IN_TYPES: [&str; 15] = [
-    "cors",
-    "basic_auth",
-    "headers",
-    "cache",
-    "forwarded_headers",
-    "rewrite_cookies",
-    "rewrite_location",
-    "http",
-    "service_binding",
-    "dispatch_namespace",
-    "redirect",
-    "static",
-    "jwt",
-    "credentials",
-    "rate_limit",
-];
-
-const TERMINALS: &str = "http, service_binding, dispatch_namespace, redirect, static";
-
 enum Compiled {
     Middleware(Middleware),
     Terminal(Terminal),
     /// Needs the terminal to infer its upstream.
     Cookies(Option<String>, String),
     Location(Option<String>, String),
+    /// A `claim:` key needs the `jwt` handler before it.
+    RateLimit(rate_limit::PendingRateLimit, String),
 }
 
-/// Compiles `handlers` at `path`. `bindings` checks binding names when given.
+/// Compiles `handlers` at `path`. `bindings` checks binding names when given;
+/// `route_id` names the route in `rate_limit` counter keys.
 pub fn compile_chain(
     value: Option<&Value>,
     path: &str,
+    route_id: &str,
     bindings: Option<&dyn Bindings>,
     diags: &mut Diagnostics,
 ) -> Option<Chain> {
@@ -84,12 +68,14 @@ pub fn compile_chain(
             opts_value,
             &opath,
             &field(&hpath, "type"),
+            route_id,
             bindings,
             diags,
         );
         let is_terminal = matches!(c, Some(Compiled::Terminal(_)));
-        if c.is_some() || BUILT_IN_TYPES.contains(&ty) || custom::lookup(ty).is_some() {
-            let terminal_type = is_terminal || is_terminal_type(ty);
+        let kind = ty.parse::<HandlerKind>().ok();
+        if c.is_some() || kind.is_some() || custom::lookup(ty).is_some() {
+            let terminal_type = is_terminal || kind.is_some_and(HandlerKind::is_terminal);
             if terminal_type && i != last {
                 diags.error(
                     field(&hpath, "type"),
@@ -98,7 +84,10 @@ pub fn compile_chain(
             } else if !terminal_type && i == last {
                 diags.error(
                     field(&hpath, "type"),
-                    format!("the last handler must be a terminal ({TERMINALS})"),
+                    format!(
+                        "the last handler must be a terminal ({})",
+                        HandlerKind::terminal_names()
+                    ),
                 );
             }
         }
@@ -150,6 +139,24 @@ pub fn compile_chain(
                     ),
                 }
             }
+            Compiled::RateLimit(pending, opath) => {
+                let jwt = middleware.iter().rev().find_map(|m| {
+                    if let Middleware::Jwt(j) = m {
+                        Some(j.clone())
+                    } else {
+                        None
+                    }
+                });
+                if pending.needs_jwt() && jwt.is_none() {
+                    diags.error(
+                        field(&opath, "key"),
+                        "a claim key needs a jwt handler before this rate_limit (claims must be verified)",
+                    );
+                } else {
+                    let jwt = if pending.needs_jwt() { jwt } else { None };
+                    middleware.push(Middleware::RateLimit(pending.with_jwt(jwt)));
+                }
+            }
             Compiled::Terminal(_) => {}
         }
     }
@@ -165,22 +172,16 @@ pub fn compile_chain(
     })
 }
 
-fn is_terminal_type(ty: &str) -> bool {
-    matches!(
-        ty,
-        "http" | "service_binding" | "dispatch_namespace" | "redirect" | "static"
-    )
-}
-
 fn compile_one(
     ty: &str,
     opts: Option<&Value>,
     opath: &str,
     type_path: &str,
+    route_id: &str,
     bindings: Option<&dyn Bindings>,
     diags: &mut Diagnostics,
 ) -> Option<Compiled> {
-    if !BUILT_IN_TYPES.contains(&ty) {
+    let Ok(kind) = ty.parse::<HandlerKind>() else {
         return match custom::lookup(ty) {
             Some(compile) => compile(opts, opath, diags).map(|h| {
                 if h.is_terminal() {
@@ -194,25 +195,25 @@ fn compile_one(
                 None
             }
         };
-    }
+    };
     let mut f = Fields::new(opts, opath, diags);
-    let out = match ty {
-        "cors" => cors::Cors::compile(&mut f, diags)
+    let out = match kind {
+        HandlerKind::Cors => cors::Cors::compile(&mut f, diags)
             .map(Middleware::Cors)
             .map(Compiled::Middleware),
-        "basic_auth" => basic_auth::BasicAuth::compile(&mut f, diags)
+        HandlerKind::BasicAuth => basic_auth::BasicAuth::compile(&mut f, diags)
             .map(Middleware::BasicAuth)
             .map(Compiled::Middleware),
-        "headers" => headers::HeaderEdits::compile(&mut f, diags)
+        HandlerKind::Headers => headers::HeaderEdits::compile(&mut f, diags)
             .map(Middleware::Headers)
             .map(Compiled::Middleware),
-        "cache" => cache::CachePolicy::compile(&mut f, diags)
+        HandlerKind::Cache => cache::CachePolicy::compile(&mut f, diags)
             .map(Middleware::Cache)
             .map(Compiled::Middleware),
-        "forwarded_headers" => forwarded::Forwarded::compile(&mut f, diags)
+        HandlerKind::ForwardedHeaders => forwarded::Forwarded::compile(&mut f, diags)
             .map(Middleware::Forwarded)
             .map(Compiled::Middleware),
-        "rewrite_cookies" => {
+        HandlerKind::RewriteCookies => {
             let host = f.string("upstream_host", diags).and_then(|h| {
                 match crate::host::normalize_host(h) {
                     Ok(h) => Some(h),
@@ -224,7 +225,7 @@ fn compile_one(
             });
             Some(Compiled::Cookies(host, opath.to_string()))
         }
-        "rewrite_location" => {
+        HandlerKind::RewriteLocation => {
             let origin = f.string("upstream_origin", diags).and_then(|o| {
                 match crate::url::split_origin(o) {
                     Some((origin, rest)) if rest.is_empty() || rest == "/" => Some(origin),
@@ -239,10 +240,10 @@ fn compile_one(
             });
             Some(Compiled::Location(origin, opath.to_string()))
         }
-        "http" => http::HttpUpstream::compile(&mut f, diags)
+        HandlerKind::Http => http::HttpUpstream::compile(&mut f, diags)
             .map(Terminal::Http)
             .map(Compiled::Terminal),
-        "service_binding" => {
+        HandlerKind::ServiceBinding => {
             let t = service::ServiceUpstream::compile(&mut f, diags);
             if let (Some(t), Some(b)) = (&t, bindings) {
                 if !b.has_service(&t.binding) {
@@ -257,7 +258,7 @@ fn compile_one(
             }
             t.map(Terminal::Service).map(Compiled::Terminal)
         }
-        "dispatch_namespace" => {
+        HandlerKind::DispatchNamespace => {
             let t = dispatch::DispatchUpstream::compile(&mut f, diags);
             if let (Some(t), Some(b)) = (&t, bindings) {
                 if !b.has_dispatch_namespace(t.binding()) {
@@ -272,24 +273,22 @@ fn compile_one(
             }
             t.map(Terminal::Dispatch).map(Compiled::Terminal)
         }
-        "redirect" => redirect::Redirect::compile(&mut f, diags)
+        HandlerKind::Redirect => redirect::Redirect::compile(&mut f, diags)
             .map(Terminal::Redirect)
             .map(Compiled::Terminal),
-        "static" => static_response::StaticResponse::compile(&mut f, diags)
+        HandlerKind::Static => static_response::StaticResponse::compile(&mut f, diags)
             .map(Terminal::Static)
             .map(Compiled::Terminal),
-        "jwt" => jwt::Jwt::compile(&mut f, diags)
+        HandlerKind::Jwt => jwt::Jwt::compile(&mut f, diags)
             .map(Middleware::Jwt)
             .map(Compiled::Middleware),
-        "credentials" | "rate_limit" => {
+        HandlerKind::RateLimit => rate_limit::RateLimit::compile(&mut f, bindings, route_id, diags)
+            .map(|p| Compiled::RateLimit(p, opath.to_string())),
+        HandlerKind::Credentials => {
             diags.error(
                 type_path,
-                format!("handler type '{ty}' is not available in this release"),
+                format!("handler type '{kind}' is not available in this release"),
             );
-            None
-        }
-        other => {
-            diags.error(type_path, format!("unknown handler type '{other}'"));
             None
         }
     };

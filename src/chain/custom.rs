@@ -44,7 +44,7 @@ pub enum RegisterError {
 
 /// Registers a custom handler type. Call once at start-up, before requests.
 pub fn register_handler(type_name: &'static str, compile: CompileFn) -> Result<(), RegisterError> {
-    if super::compile::BUILT_IN_TYPES.contains(&type_name) {
+    if type_name.parse::<super::HandlerKind>().is_ok() {
         return Err(RegisterError::BuiltIn(type_name));
     }
     REGISTRY.with(|r| {

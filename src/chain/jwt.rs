@@ -4,7 +4,8 @@
 //! a JWKS URL is a need ([`Need::Jwks`]): the platform fetches it before the chain runs.
 
 use crate::auth::token_cache::{TokenCache, DEFAULT_CAPACITY};
-use crate::auth::{AuthError, KeySet, VerifyPolicy, MAX_LEEWAY_SECONDS};
+use crate::auth::{AuthError, KeySet, VerifiedClaims, VerifyPolicy, MAX_LEEWAY_SECONDS};
+use crate::chain::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;
@@ -204,6 +205,54 @@ impl Jwt {
             .filter(|t| !t.is_empty())
     }
 
+    /// Verifies the token in `headers` (signature, time, issuer, audience, scopes,
+    /// tenant): its claims, or the answer to refuse the request with. Also used by
+    /// `rate_limit` keyed on a claim, over the request as received.
+    pub fn check(
+        &self,
+        cx: &RequestCx<'_>,
+        headers: &dyn HeaderAccess,
+    ) -> Result<Rc<VerifiedClaims>, Flow> {
+        let Some(token) = self.token(headers) else {
+            return Err(unauthorized(false));
+        };
+        let keys = match &self.keys {
+            JwtKeys::Inline(k) => k.clone(),
+            JwtKeys::Url(url) => match cx.pre.jwks(url) {
+                Some(Ok(k)) => k.clone(),
+                Some(Err(e)) => return Err(Flow::Fail(jwks_failed(e))),
+                None => return Err(Flow::Fail(jwks_failed(&NeedError::Missing))),
+            },
+        };
+        let verified = self
+            .verified
+            .borrow_mut()
+            .verify(&token, &keys, &self.policy, cx.now_s);
+        let claims = match verified {
+            Ok(c) => c,
+            Err(AuthError::Missing) => return Err(unauthorized(false)),
+            Err(_) => return Err(unauthorized(true)),
+        };
+        let missing: Vec<&str> = self
+            .required_scopes
+            .iter()
+            .filter(|s| !claims.has_scope(s))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(forbidden(Some(format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+                self.required_scopes.join(" ")
+            ))));
+        }
+        if let Some(claim) = &self.tenant_claim {
+            if claims.raw.get(claim).and_then(Value::as_str) != Some(cx.tenant_id) {
+                return Err(forbidden(None));
+            }
+        }
+        Ok(claims)
+    }
+
     /// Request phase.
     pub fn on_request(&self, cx: &RequestCx<'_>, headers: &mut dyn HeaderAccess) -> Flow {
         // Forgeable identity headers go first, whatever happens next — also their
@@ -215,43 +264,10 @@ impl Jwt {
                 headers.remove(&header.replace('-', "_"));
             }
         }
-        let Some(token) = self.token(headers) else {
-            return unauthorized(false);
-        };
-        let keys = match &self.keys {
-            JwtKeys::Inline(k) => k.clone(),
-            JwtKeys::Url(url) => match cx.pre.jwks(url) {
-                Some(Ok(k)) => k.clone(),
-                Some(Err(e)) => return Flow::Fail(jwks_failed(e)),
-                None => return Flow::Fail(jwks_failed(&NeedError::Missing)),
-            },
-        };
-        let verified = self
-            .verified
-            .borrow_mut()
-            .verify(&token, &keys, &self.policy, cx.now_s);
-        let claims = match verified {
+        let claims = match self.check(cx, headers) {
             Ok(c) => c,
-            Err(AuthError::Missing) => return unauthorized(false),
-            Err(_) => return unauthorized(true),
+            Err(refusal) => return refusal,
         };
-        let missing: Vec<&str> = self
-            .required_scopes
-            .iter()
-            .filter(|s| !claims.has_scope(s))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return forbidden(Some(format!(
-                "Bearer error=\"insufficient_scope\", scope=\"{}\"",
-                self.required_scopes.join(" ")
-            )));
-        }
-        if let Some(claim) = &self.tenant_claim {
-            if claims.raw.get(claim).and_then(Value::as_str) != Some(cx.tenant_id) {
-                return forbidden(None);
-            }
-        }
         for (claim, header) in &self.forward {
             if let Some(v) = claims.header_value(claim) {
                 if crate::message::is_header_value(&v) {
@@ -265,7 +281,7 @@ impl Jwt {
 
 fn jwks_failed(e: &NeedError) -> ProxyError {
     ProxyError::HandlerFailed {
-        handler: "jwt",
+        handler: HandlerKind::Jwt.as_str(),
         detail: e.to_string(),
     }
 }

@@ -13,12 +13,15 @@ pub mod custom;
 pub mod forwarded;
 pub mod headers;
 pub mod jwt;
+pub mod kind;
 pub mod location;
+pub mod rate_limit;
 pub mod terminal;
 
 use crate::error::ProxyError;
 use crate::message::{HeaderAccess, SimpleResponse};
 use crate::request::{Flow, Need, RequestCx, RequestState};
+pub use kind::HandlerKind;
 use std::rc::Rc;
 pub use terminal::{Terminal, TerminalPlan};
 
@@ -41,6 +44,8 @@ pub enum Middleware {
     RewriteCookies(cookies::RewriteCookies),
     /// `rewrite_location`
     RewriteLocation(location::RewriteLocation),
+    /// `rate_limit`
+    RateLimit(rate_limit::RateLimit),
     /// A type registered by an embedder.
     Custom(Rc<dyn custom::CustomHandler>),
 }
@@ -52,19 +57,28 @@ impl std::fmt::Debug for Middleware {
 }
 
 impl Middleware {
+    /// The built-in kind (`None` for a registered custom handler).
+    pub fn kind(&self) -> Option<HandlerKind> {
+        Some(match self {
+            Self::Cors(_) => HandlerKind::Cors,
+            Self::BasicAuth(_) => HandlerKind::BasicAuth,
+            Self::Headers(_) => HandlerKind::Headers,
+            Self::Jwt(_) => HandlerKind::Jwt,
+            Self::Cache(_) => HandlerKind::Cache,
+            Self::Forwarded(_) => HandlerKind::ForwardedHeaders,
+            Self::RewriteCookies(_) => HandlerKind::RewriteCookies,
+            Self::RewriteLocation(_) => HandlerKind::RewriteLocation,
+            Self::RateLimit(_) => HandlerKind::RateLimit,
+            Self::Custom(_) => return None,
+        })
+    }
+
     /// The handler `type` as written in config.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Cors(_) => "cors",
-            Self::BasicAuth(_) => "basic_auth",
-            Self::Headers(_) => "headers",
-            Self::Jwt(_) => "jwt",
-            Self::Cache(_) => "cache",
-            Self::Forwarded(_) => "forwarded_headers",
-            Self::RewriteCookies(_) => "rewrite_cookies",
-            Self::RewriteLocation(_) => "rewrite_location",
-            Self::Custom(c) => c.type_name(),
+        if let Self::Custom(c) = self {
+            return c.type_name();
         }
+        self.kind().map_or("custom", HandlerKind::as_str)
     }
 
     /// Request phase: may edit the upstream request's headers or answer early.
@@ -86,6 +100,7 @@ impl Middleware {
                 m.on_request(cx, headers);
                 Flow::Continue
             }
+            Self::RateLimit(m) => m.on_request(cx),
             Self::Custom(m) => m.on_request(cx, headers),
             Self::Cache(_) | Self::RewriteCookies(_) | Self::RewriteLocation(_) => Flow::Continue,
         }
@@ -106,7 +121,7 @@ impl Middleware {
             Self::RewriteCookies(m) => m.on_response(cx, headers),
             Self::RewriteLocation(m) => m.on_response(cx, status, headers),
             Self::Custom(m) => m.on_response(cx, status, headers),
-            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) => {}
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => {}
         }
     }
 
@@ -114,6 +129,7 @@ impl Middleware {
     pub fn need(&self, cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Option<Need> {
         match self {
             Self::Jwt(m) => m.need(cx, inbound),
+            Self::RateLimit(m) => m.need(cx, inbound),
             Self::Cors(_)
             | Self::BasicAuth(_)
             | Self::Headers(_)
@@ -135,7 +151,7 @@ impl Middleware {
             | Self::RewriteCookies(_)
             | Self::RewriteLocation(_)
             | Self::Custom(_) => true,
-            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) => false,
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => false,
         }
     }
 }

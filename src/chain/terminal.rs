@@ -2,6 +2,7 @@
 //! `crate::upstream` and registered custom ones, and the plan it makes per request.
 
 use super::custom::CustomHandler;
+use super::kind::HandlerKind;
 use crate::error::ProxyError;
 use crate::message::{HeaderAccess, SimpleResponse};
 use crate::request::{Flow, RequestCx};
@@ -42,16 +43,24 @@ pub enum TerminalPlan {
 }
 
 impl Terminal {
+    /// The built-in kind (`None` for a registered custom terminal).
+    pub fn kind(&self) -> Option<HandlerKind> {
+        Some(match self {
+            Self::Http(_) => HandlerKind::Http,
+            Self::Service(_) => HandlerKind::ServiceBinding,
+            Self::Dispatch(_) => HandlerKind::DispatchNamespace,
+            Self::Redirect(_) => HandlerKind::Redirect,
+            Self::Static(_) => HandlerKind::Static,
+            Self::Custom(_) => return None,
+        })
+    }
+
     /// The handler `type` as written in config.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Http(_) => "http",
-            Self::Service(_) => "service_binding",
-            Self::Dispatch(_) => "dispatch_namespace",
-            Self::Redirect(_) => "redirect",
-            Self::Static(_) => "static",
-            Self::Custom(c) => c.type_name(),
+        if let Self::Custom(c) = self {
+            return c.type_name();
         }
+        self.kind().map_or("custom", HandlerKind::as_str)
     }
 
     /// Whether the terminal answers by itself or with a plain `fetch` (what the

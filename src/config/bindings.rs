@@ -7,4 +7,7 @@ pub trait Bindings {
     fn has_service(&self, name: &str) -> bool;
     /// Whether a dispatch namespace (or its local emulator) of this name exists.
     fn has_dispatch_namespace(&self, name: &str) -> bool;
+    /// The period (seconds) of a rate limiter routes may name: listed in
+    /// `PORTICO_RATE_LIMITERS` and bound in this environment. `None` otherwise.
+    fn rate_limiter_period(&self, name: &str) -> Option<u32>;
 }

@@ -57,7 +57,14 @@ pub fn compile_route(
     let handlers = f.raw("handlers");
     f.finish(diags);
     let m = compile_match(match_value, &field(path, "match"), limits, diags);
-    let chain = compile_chain(handlers, &field(path, "handlers"), bindings, diags);
+    let counter_id = counter_route_id(&id, match_value);
+    let chain = compile_chain(
+        handlers,
+        &field(path, "handlers"),
+        &counter_id,
+        bindings,
+        diags,
+    );
     if diags.len() != start {
         return None;
     }
@@ -72,6 +79,24 @@ pub fn compile_route(
             chain: chain?,
         },
     })
+}
+
+/// How `rate_limit` counter keys name a route: its id, or — for a static route
+/// written without one — `#` and a digest of its `match` object (keys sorted), so
+/// the name survives reordering the document (two id-less routes with the very
+/// same `match` share it; both belong to one tenant).
+fn counter_route_id(id: &str, match_value: Option<&Value>) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    if !id.is_empty() {
+        return id.to_string();
+    }
+    let spec = match_value.map(Value::to_string).unwrap_or_default();
+    let digest = sha2::Sha256::digest(spec.as_bytes());
+    format!(
+        "#{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
+    )
 }
 
 fn compile_regex(

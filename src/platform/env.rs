@@ -1,5 +1,7 @@
 //! Reading vars and probing bindings on the Worker environment.
 
+use super::isolate::Isolate;
+use crate::chain::rate_limit::LimiterSpec;
 use crate::config::bindings::Bindings;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
@@ -29,15 +31,35 @@ fn has_method(obj: &JsValue, method: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Binding checks against the live environment.
-pub(crate) struct EnvBindings<'a>(pub(crate) &'a Env);
+/// Binding checks against the live environment and the rate limiters the
+/// operator lists (`PORTICO_RATE_LIMITERS`, parsed once per isolate).
+pub(crate) struct EnvBindings<'a> {
+    pub(crate) env: &'a Env,
+    pub(crate) rate_limiters: &'a [LimiterSpec],
+}
+
+impl<'a> EnvBindings<'a> {
+    pub(crate) fn new(env: &'a Env, iso: &'a Isolate) -> Self {
+        Self {
+            env,
+            rate_limiters: &iso.rate_limiters,
+        }
+    }
+}
 
 impl Bindings for EnvBindings<'_> {
     fn has_service(&self, name: &str) -> bool {
-        binding(self.0, name).is_some_and(|b| has_method(&b, "fetch"))
+        binding(self.env, name).is_some_and(|b| has_method(&b, "fetch"))
     }
 
     fn has_dispatch_namespace(&self, name: &str) -> bool {
-        binding(self.0, name).is_some_and(|b| has_method(&b, "get"))
+        binding(self.env, name).is_some_and(|b| has_method(&b, "get"))
+    }
+
+    fn rate_limiter_period(&self, name: &str) -> Option<u32> {
+        let spec = self.rate_limiters.iter().find(|l| l.name == name)?;
+        binding(self.env, name)
+            .is_some_and(|b| has_method(&b, "limit"))
+            .then_some(spec.period_s)
     }
 }

@@ -225,7 +225,7 @@ impl FastPath {
     /// The answer when the upstream call of plan `id` failed (`timeout`: no
     /// response headers in time), through the response phase; an `R` plan.
     pub fn fail(id: u32, timeout: bool, method: &str, url: &str, head: bool) -> String {
-        let handler = "http";
+        let handler = crate::chain::HandlerKind::Http.as_str();
         let err = if timeout {
             ProxyError::HandlerTimeout { handler }
         } else {

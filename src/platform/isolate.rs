@@ -7,6 +7,7 @@ use crate::api::route_policy::RoutePolicy;
 use crate::api::settings::ApiSettings;
 use crate::auth::jwks_cache::JwksCache;
 use crate::canonical_path::EncodedSlashes;
+use crate::chain::rate_limit::{parse_limiters, LimiterSpec, LIMITERS_VAR};
 use crate::config::document::StaticDocument;
 use crate::config::host::HostConfig;
 use crate::config::ConfigErrors;
@@ -87,6 +88,8 @@ pub(crate) struct Isolate {
     /// JWKS fetches in flight, shared by concurrent requests (each records its
     /// outcome in `jwks`).
     pub(crate) jwks_inflight: SingleFlight,
+    /// `PORTICO_RATE_LIMITERS`: the limiter bindings `rate_limit` may name.
+    pub(crate) rate_limiters: Vec<LimiterSpec>,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
     static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
@@ -147,6 +150,10 @@ impl Isolate {
         for e in e1.iter().chain(&e2) {
             worker::console_error!("portico: {e}");
         }
+        let (rate_limiters, e3) = parse_limiters(&var(env, LIMITERS_VAR).unwrap_or_default());
+        for e in e3 {
+            worker::console_error!("portico: {e}");
+        }
         let (domains, domain_warnings) = DomainSettings::from_vars(|n| var(env, n));
         for w in domain_warnings {
             worker::console_warn!("portico: {w}");
@@ -160,6 +167,7 @@ impl Isolate {
             domains,
             jwks_inflight: SingleFlight::new(),
             remote_token: RefCell::new(None),
+            rate_limiters,
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
             ttls,
             source,
@@ -180,7 +188,7 @@ impl Isolate {
                 d.error("PORTICO_STATIC_CONFIG", "is required when PORTICO_HOST_SOURCE=static");
                 Err(d.into_errors())
             } else {
-                StaticDocument::parse(&raw, Some(&EnvBindings(env)), &self.route_policy.limits).map(Rc::new)
+                StaticDocument::parse(&raw, Some(&EnvBindings::new(env, self)), &self.route_policy.limits).map(Rc::new)
             };
             match &parsed {
                 Ok(_) => Counters::bump(&self.counters.route_compiles),

@@ -73,7 +73,7 @@ fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
     match HostConfig::compile(
         record,
         "routes",
-        Some(&EnvBindings(env)),
+        Some(&EnvBindings::new(env, iso)),
         &iso.route_policy.limits,
         &mut diags,
     ) {

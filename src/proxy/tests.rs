@@ -29,6 +29,13 @@ impl crate::config::Bindings for AllBindings {
     fn has_dispatch_namespace(&self, _: &str) -> bool {
         true
     }
+    fn rate_limiter_period(&self, name: &str) -> Option<u32> {
+        match name {
+            "RL_STANDARD" => Some(60),
+            "RL_STRICT" => Some(10),
+            _ => None,
+        }
+    }
 }
 
 fn doc(routes: Value) -> StaticDocument {
@@ -643,4 +650,121 @@ fn unmet_rate_decision_is_never_read_as_allowed() {
     assert_eq!(p.rate_limit("RL", "k"), Some(&Ok(RateDecision::Limited)));
     assert_eq!(p.rate_limit("RL", "other"), None);
     assert_eq!(p.rate_limit("RL2", "k"), None);
+}
+
+fn limited_route(key: &str) -> Value {
+    json!({"id": "rl", "match": {"path": "/rl"}, "handlers": [
+        {"type": "cors", "options": {"origins": ["https://web.example"]}},
+        {"type": "jwt", "options": {"jwks_url": JWKS}},
+        {"type": "rate_limit", "options": {"limiter": "RL_STRICT", "key": key}},
+        origin()
+    ]})
+}
+
+/// Answers JWKS with the test keys and every limiter hit with `decision`,
+/// recording the needs asked for, round by round.
+fn limiter_io(
+    decision: Result<RateDecision, NeedError>,
+    seen: &std::cell::RefCell<Vec<Need>>,
+) -> impl Fn(&Need) -> Prefetched + '_ {
+    move |n: &Need| {
+        seen.borrow_mut().push(n.clone());
+        let mut p = Prefetched::new();
+        match n {
+            Need::Jwks { url, .. } => {
+                let keys = crate::auth::KeySet::from_fetched(
+                    json!({"keys": [jwk()]}).to_string().as_bytes(),
+                    8,
+                )
+                .expect("keys");
+                p.put_jwks(url.clone(), Ok(Rc::new(keys)));
+            }
+            Need::RateLimit { limiter, key } => {
+                p.put_rate_limit(limiter.clone(), key.clone(), decision.clone());
+            }
+        }
+        p
+    }
+}
+
+#[test]
+fn claim_keys_wait_for_the_keys_then_count_once() {
+    let d = doc(json!([limited_route("claim:sub")]));
+    let t = token(json!({"sub": "u1"}));
+    let req = host("app.example.com")
+        .with("authorization", &format!("Bearer {t}"))
+        .with("origin", "https://web.example");
+    let seen = std::cell::RefCell::new(Vec::new());
+    let io = limiter_io(Ok(RateDecision::Allowed), &seen);
+    run_with(&d, "GET", "https://app.example.com/rl", req.clone(), &io).call();
+    let needs = seen.borrow().clone();
+    assert_eq!(needs.len(), 2, "{needs:?}");
+    assert!(matches!(needs[0], Need::Jwks { .. }), "keys first");
+    let Need::RateLimit { limiter, key } = &needs[1] else {
+        panic!("{needs:?}");
+    };
+    assert_eq!(&**limiter, "RL_STRICT");
+    assert!(key.starts_with("rl1/4:acme/2:rl/9:claim:sub/"), "{key}");
+    // Another subject, another counter.
+    seen.borrow_mut().clear();
+    let t2 = token(json!({"sub": "u2"}));
+    let req2 = host("app.example.com").with("authorization", &format!("Bearer {t2}"));
+    run_with(&d, "GET", "https://app.example.com/rl", req2, &io).call();
+    assert!(matches!(&seen.borrow()[1], Need::RateLimit { key: k2, .. } if k2 != key));
+    // A token without the claim counts under the anonymous key.
+    seen.borrow_mut().clear();
+    let t3 = token(json!({"scope": "x"}));
+    let req3 = host("app.example.com").with("authorization", &format!("Bearer {t3}"));
+    run_with(&d, "GET", "https://app.example.com/rl", req3, &io).call();
+    assert!(
+        matches!(&seen.borrow()[1], Need::RateLimit { key, .. } if key.ends_with("/-")),
+        "{:?}",
+        seen.borrow()
+    );
+    // An invalid token: no hit is counted, and jwt answers 401 first.
+    seen.borrow_mut().clear();
+    let bad = host("app.example.com").with("authorization", "Bearer not.a.token");
+    let r = run_with(&d, "GET", "https://app.example.com/rl", bad, &io).response();
+    assert_eq!(r.status, 401);
+    assert!(seen
+        .borrow()
+        .iter()
+        .all(|n| !matches!(n, Need::RateLimit { .. })));
+}
+
+#[test]
+fn over_the_limit_is_429_through_the_response_phase() {
+    let d = doc(json!([limited_route("ip")]));
+    let t = token(json!({"sub": "u1"}));
+    let req = host("app.example.com")
+        .with("authorization", &format!("Bearer {t}"))
+        .with("cf-connecting-ip", "192.0.2.1")
+        .with("origin", "https://web.example");
+    let seen = std::cell::RefCell::new(Vec::new());
+    let io = limiter_io(Ok(RateDecision::Limited), &seen);
+    match run_with(&d, "GET", "https://app.example.com/rl", req.clone(), &io) {
+        Outcome::Respond(r, Some(e)) => {
+            assert_eq!(r.status, 429);
+            assert_eq!(r.headers.get("retry-after").as_deref(), Some("10"));
+            assert_eq!(
+                r.headers.get("x-portico-error").as_deref(),
+                Some("rate_limited")
+            );
+            assert_eq!(
+                r.headers.get("access-control-allow-origin").as_deref(),
+                Some("https://web.example"),
+                "cors ran over the 429"
+            );
+            assert!(!e.should_log());
+        }
+        other => panic!("{other:?}"),
+    }
+    // The ip hit and the keys are asked together, in one round.
+    assert_eq!(seen.borrow().len(), 2);
+    // A failing limiter lets requests through (fail open).
+    let io = limiter_io(Err(NeedError::RateLimiter("down".into())), &seen);
+    run_with(&d, "GET", "https://app.example.com/rl", req.clone(), &io).call();
+    // Allowed: the call goes out.
+    let io = limiter_io(Ok(RateDecision::Allowed), &seen);
+    run_with(&d, "GET", "https://app.example.com/rl", req, &io).call();
 }

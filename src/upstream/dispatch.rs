@@ -2,6 +2,7 @@
 //! namespace, with the script name built from a template.
 
 use super::{options, Target, UpstreamCall};
+use crate::chain::kind::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;
@@ -111,13 +112,13 @@ impl DispatchUpstream {
             };
             let value = value.filter(|v| !v.is_empty()).ok_or_else(|| {
                 ProxyError::HandlerMisconfigured {
-                    handler: "dispatch_namespace",
+                    handler: HandlerKind::DispatchNamespace.as_str(),
                     detail: format!("placeholder {{{name}}} has no value for this request"),
                 }
             })?;
             if !value.chars().all(is_script_char) {
                 return Err(ProxyError::HandlerMisconfigured {
-                    handler: "dispatch_namespace",
+                    handler: HandlerKind::DispatchNamespace.as_str(),
                     detail: format!("placeholder {{{name}}} has characters outside [a-z0-9._-]"),
                 });
             }
@@ -129,7 +130,7 @@ impl DispatchUpstream {
     /// The upstream call for this request.
     pub fn plan(&self, cx: &RequestCx<'_>) -> Result<UpstreamCall, ProxyError> {
         Ok(UpstreamCall {
-            handler: "dispatch_namespace",
+            handler: HandlerKind::DispatchNamespace.as_str(),
             target: Target::Dispatch {
                 binding: self.binding.clone(),
                 script: self.script_name(cx)?,

@@ -2,6 +2,7 @@
 
 use super::options::timeout_ms;
 use super::{Target, UpstreamCall};
+use crate::chain::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::request::RequestCx;
@@ -40,7 +41,7 @@ impl HttpUpstream {
     /// The upstream call for this request.
     pub fn plan(&self, cx: &RequestCx<'_>) -> UpstreamCall {
         UpstreamCall {
-            handler: "http",
+            handler: HandlerKind::Http.as_str(),
             target: Target::Fetch,
             url: self.base.join(cx.path, cx.query),
             host_header: self.preserve_host.then(|| cx.authority.to_string()),

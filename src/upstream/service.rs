@@ -1,6 +1,7 @@
 //! `service_binding`: hands the request to another Worker bound in the environment.
 
 use super::{options, Target, UpstreamCall};
+use crate::chain::kind::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::request::RequestCx;
@@ -51,7 +52,7 @@ impl ServiceUpstream {
     /// The upstream call for this request.
     pub fn plan(&self, cx: &RequestCx<'_>) -> UpstreamCall {
         UpstreamCall {
-            handler: "service_binding",
+            handler: HandlerKind::ServiceBinding.as_str(),
             target: Target::Service {
                 binding: self.binding.clone(),
             },

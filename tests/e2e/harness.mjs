@@ -281,6 +281,7 @@ export async function startHarness(opts = {}) {
       ...DEV_DEFAULTS,
       PORTICO_TENANT_BINDINGS: "EXAMPLE_SERVICE,DISPATCHER",
       PORTICO_TENANT_TARGET_EXCEPTIONS: "127.0.0.1",
+      PORTICO_RATE_LIMITERS: "RL_STANDARD:60,RL_STRICT:10",
       ...(typeof opts.bindings === "function" ? opts.bindings({ origin, doh }) : (opts.bindings ?? {})),
     };
     bindings.PORTICO_DOH_URL ??= doh.dnsQueryUrl;
@@ -326,6 +327,11 @@ export async function startHarness(opts = {}) {
         DISPATCHER: "portico-dispatcher-emulator",
       },
       bindings: { ...DEV_DEFAULTS, ...workerBindings, ...forcedVars },
+      // The rate limiters of wrangler.toml (extra.ratelimits replaces them).
+      ratelimits: {
+        RL_STANDARD: { namespace_id: "1001", simple: { limit: 100, period: 60 } },
+        RL_STRICT: { namespace_id: "1002", simple: { limit: 10, period: 10 } },
+      },
       ...compatFlags,
       ...extra,
     });

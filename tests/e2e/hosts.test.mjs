@@ -197,7 +197,7 @@ describe("invalid routes stored in D1", () => {
 });
 
 describe("seed data", () => {
-  test("dev/seed.sql routes work end to end (healthz, origin chain, service, app, private, old)", async () => {
+  test("dev/seed.sql routes work end to end (healthz, origin chain, service, app, private, old, limited)", async () => {
     const { readFileSync } = await import("node:fs");
     const { join } = await import("node:path");
     const { ROOT } = await import("./harness.mjs");
@@ -235,6 +235,10 @@ describe("seed data", () => {
     assert.equal(res.status, 301);
     assert.equal(res.headers.get("location"), "https://acme.localhost:8787/origin/");
     await res.text();
+
+    res = await h.fetch("/limited/x", { host: "acme.localhost" });
+    assert.equal(res.status, 200);
+    assert.equal((await json(res)).path, "/limited/x");
 
     res = await h.fetch("/some/page", { host: "globex.localhost" });
     doc = await json(res);

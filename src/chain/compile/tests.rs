@@ -12,6 +12,13 @@ impl Bindings for Env {
     fn has_dispatch_namespace(&self, name: &str) -> bool {
         name == "DISPATCHER"
     }
+    fn rate_limiter_period(&self, name: &str) -> Option<u32> {
+        match name {
+            "RL_STANDARD" => Some(60),
+            "RL_STRICT" => Some(10),
+            _ => None,
+        }
+    }
 }
 
 fn compile(route: &serde_json::Value, d: &mut Diagnostics) -> Option<TableRoute<Route>> {
@@ -201,7 +208,32 @@ fn malformed_routes_are_refused_with_field_paths() {
         ),
         (
             json!({ "handlers": [{ "type": "rate_limit" }, http.clone()] }),
+            vec!["handlers[0].options.limiter"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "credentials" }, http.clone()] }),
             vec!["handlers[0].type"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "rate_limit", "options": { "limiter": "RL_NOPE" } }, http.clone()] }),
+            vec!["handlers[0].options.limiter"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "rate_limit", "options": { "limiter": "RL_STRICT", "key": "cookie:x" } }, http.clone()] }),
+            vec!["handlers[0].options.key"],
+        ),
+        (
+            json!({ "handlers": [{ "type": "rate_limit", "options": { "limiter": "RL_STRICT", "key": "claim:sub" } }, http.clone()] }),
+            vec!["handlers[0].options.key"],
+        ),
+        (
+            json!({ "handlers": [
+                { "type": "cors" },
+                { "type": "rate_limit", "options": { "limiter": "RL_STRICT", "key": "claim:sub" } },
+                { "type": "jwt", "options": { "jwks_url": "https://idp.example/jwks" } },
+                http.clone()
+            ] }),
+            vec!["handlers[1].options.key"],
         ),
         (
             json!({ "match": { "path": "no-slash" }, "handlers": [http.clone()] }),
@@ -351,4 +383,56 @@ mod custom_handlers {
             vec!["handlers[0].options.value"]
         );
     }
+}
+
+#[test]
+fn rate_limit_compiles_and_claim_keys_take_the_jwt_before() {
+    let jwt = json!({ "type": "jwt", "options": { "jwks_url": "https://idp.example/jwks" } });
+    let c = ok(json!({ "id": "r9", "handlers": [
+        { "type": "cors" },
+        jwt,
+        { "type": "rate_limit", "options": { "limiter": "RL_STANDARD", "key": "claim:sub" } },
+        { "type": "rate_limit", "options": { "limiter": "RL_STRICT" } },
+        { "type": "http", "options": { "upstream_url": HTTP } }
+    ] }));
+    let names: Vec<_> = c.middleware.iter().map(Middleware::type_name).collect();
+    assert_eq!(
+        names,
+        vec![
+            "forwarded_headers",
+            "cors",
+            "jwt",
+            "rate_limit",
+            "rate_limit"
+        ]
+    );
+    assert!(!c.middleware[3].touches_response());
+}
+
+#[test]
+fn routes_without_an_id_are_named_by_their_match_in_counter_keys() {
+    use crate::message::HeaderList;
+    use crate::request::testing::cx;
+    let key = |route: serde_json::Value| -> String {
+        let c = ok(route);
+        let Some(Middleware::RateLimit(rl)) = c.middleware.last() else {
+            panic!("rate_limit last");
+        };
+        match rl.need(&cx(), &HeaderList::new()) {
+            Some(crate::request::Need::RateLimit { key, .. }) => key,
+            other => panic!("{other:?}"),
+        }
+    };
+    let handlers = json!([
+        { "type": "rate_limit", "options": { "limiter": "RL_STRICT", "key": "route" } },
+        { "type": "http", "options": { "upstream_url": HTTP } }
+    ]);
+    let with_id = key(json!({ "id": "api", "match": { "path": "/a/*" }, "handlers": handlers }));
+    assert_eq!(with_id, "rl1/4:acme/3:api/5:route/*");
+    let a = key(json!({ "match": { "path": "/a/*" }, "handlers": handlers }));
+    let a_again = key(json!({ "priority": 5, "match": { "path": "/a/*" }, "handlers": handlers }));
+    let b = key(json!({ "match": { "path": "/b/*" }, "handlers": handlers }));
+    assert_eq!(a, a_again, "stable for the same match");
+    assert_ne!(a, b);
+    assert!(a.starts_with("rl1/4:acme/17:#"), "{a}");
 }
