@@ -12,7 +12,8 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { useHarness, uniq, sleep, expectError } from "./harness.mjs";
-import { makeKey, signJwt, jwks, now, startIdp } from "./support/tokens.mjs";
+import { makeKey, signJwt, jwks, now } from "./support/tokens.mjs";
+import { startOAuthProvider as startIdp } from "../../dev/oauth-provider.mjs";
 
 const CP = "cp.test";
 const ISSUER = "https://issuer.test";
