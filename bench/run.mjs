@@ -123,7 +123,7 @@ const warmWorkers = [
     id: "porticoRl",
     name: "portico_rl",
     modules: portico.modules,
-    bindings: [...porticoVars("rl.json"), { name: "PORTICO_RATE_LIMITERS", text: "BENCH_RL" }, rlBinding],
+    bindings: [...porticoVars("rl.json"), { name: "PORTICO_RATE_LIMITERS", text: "BENCH_RL:60" }, rlBinding],
   },
 ];
 const wd = await startWorkerd(

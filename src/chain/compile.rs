@@ -12,8 +12,7 @@ use crate::config::fields::Fields;
 use crate::upstream::{dispatch, http, redirect, service, static_response};
 use serde_json::Value;
 
-/// Kept at its old path; the trait lives in `config::bindings`.
-pub use crate::config::bindings::Bindings;
+use crate::config::bindings::Bindings;
 
 enum Compiled {
     Middleware(Middleware),

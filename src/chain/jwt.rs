@@ -5,7 +5,7 @@
 
 use crate::auth::token_cache::{TokenCache, DEFAULT_CAPACITY};
 use crate::auth::{AuthError, KeySet, VerifiedClaims, VerifyPolicy, MAX_LEEWAY_SECONDS};
-use crate::chain::HandlerKind;
+use crate::chain::kind::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;

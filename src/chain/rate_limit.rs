@@ -7,9 +7,9 @@
 //! and end with a digest of the client value, so no header or claim value can
 //! spell another tenant's or route's counter (see [`counter_key`]).
 
-use super::compile::Bindings;
 use super::jwt::Jwt;
 use super::kind::HandlerKind;
+use crate::config::bindings::Bindings;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;

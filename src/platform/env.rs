@@ -1,6 +1,5 @@
 //! Reading vars and probing bindings on the Worker environment.
 
-use super::isolate::Isolate;
 use crate::chain::rate_limit::LimiterSpec;
 use crate::config::bindings::Bindings;
 use wasm_bindgen::{JsCast, JsValue};
@@ -39,11 +38,8 @@ pub(crate) struct EnvBindings<'a> {
 }
 
 impl<'a> EnvBindings<'a> {
-    pub(crate) fn new(env: &'a Env, iso: &'a Isolate) -> Self {
-        Self {
-            env,
-            rate_limiters: &iso.rate_limiters,
-        }
+    pub(crate) fn new(env: &'a Env, rate_limiters: &'a [LimiterSpec]) -> Self {
+        Self { env, rate_limiters }
     }
 }
 

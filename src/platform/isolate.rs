@@ -188,7 +188,7 @@ impl Isolate {
                 d.error("PORTICO_STATIC_CONFIG", "is required when PORTICO_HOST_SOURCE=static");
                 Err(d.into_errors())
             } else {
-                StaticDocument::parse(&raw, Some(&EnvBindings::new(env, self)), &self.route_policy.limits).map(Rc::new)
+                StaticDocument::parse(&raw, Some(&EnvBindings::new(env, &self.rate_limiters)), &self.route_policy.limits).map(Rc::new)
             };
             match &parsed {
                 Ok(_) => Counters::bump(&self.counters.route_compiles),

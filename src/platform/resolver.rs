@@ -73,7 +73,7 @@ fn compile(iso: &Isolate, env: &Env, record: &HostRecord) -> Compiled {
     match HostConfig::compile(
         record,
         "routes",
-        Some(&EnvBindings::new(env, iso)),
+        Some(&EnvBindings::new(env, &iso.rate_limiters)),
         &iso.route_policy.limits,
         &mut diags,
     ) {

@@ -2,7 +2,7 @@
 
 use super::options::timeout_ms;
 use super::{Target, UpstreamCall};
-use crate::chain::HandlerKind;
+use crate::chain::kind::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::request::RequestCx;

@@ -94,7 +94,7 @@ async fn write(
         return Ok(json_response(200, &shown));
     }
     let base = existing.as_ref().map(stored_route);
-    let bindings = EnvBindings::new(c.env, c.iso);
+    let bindings = EnvBindings::new(c.env, &c.iso.rate_limiters);
     let tenant_caller = match c.principal()? {
         Principal::Tenant(_) => true,
         Principal::ControlPlane => false,
