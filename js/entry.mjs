@@ -46,13 +46,23 @@ function answer(p, i, debug) {
   return new Response(body === "" ? null : body, { status, headers });
 }
 
-// Header edits as `op, name, value` triples from `p[i]` on (s set, a append, d delete).
-function applyEdits(headers, p, i) {
-  for (; i + 1 < p.length; i += 3) {
+// Header edits as `op, name, value` triples from `p[i]` up to `end` (s set, a append,
+// d delete, l add a token to a comma-separated list unless present: as
+// HeaderAccess::add_to_list in src/message.rs).
+function applyEdits(headers, p, i, end = p.length) {
+  for (; i + 1 < end; i += 3) {
     const op = p[i];
-    if (op === "s") headers.set(p[i + 1], p[i + 2]);
-    else if (op === "a") headers.append(p[i + 1], p[i + 2]);
-    else if (op === "d") headers.delete(p[i + 1]);
+    const name = p[i + 1];
+    if (op === "s") headers.set(name, p[i + 2]);
+    else if (op === "a") headers.append(name, p[i + 2]);
+    else if (op === "d") headers.delete(name);
+    else if (op === "l") {
+      const token = p[i + 2];
+      const v = headers.get(name);
+      const t = token.toLowerCase();
+      if (v !== null && v.split(",").some((x) => x.trim().toLowerCase() === t)) continue;
+      headers.set(name, v !== null && v.trim() !== "" ? `${v}, ${token}` : token);
+    }
   }
 }
 
@@ -62,8 +72,9 @@ async function forward(p, request) {
   const domain = p[5];
   const timeoutMs = Number(p[6]);
   const url = p[7];
+  const requestEditsEnd = 9 + 3 * Number(p[8]);
   const headers = new Headers(request.headers);
-  applyEdits(headers, p, 8);
+  applyEdits(headers, p, 9, requestEditsEnd);
   // The timeout covers the wait for response headers only (as on the workers-rs
   // path): a long streamed body is not cut off, so no AbortSignal.timeout().
   const controller = new AbortController();
@@ -80,12 +91,21 @@ async function forward(p, request) {
   } catch {
     const timedOut = controller.signal.aborted;
     const plan = FastPath.fail(id, timedOut, request.method, request.url, request.method === "HEAD");
-    return answer(plan.split("\n"), 3, p[2]);
+    const failed = answer(plan.split("\n"), 3, p[2]);
+    // A static response phase applies to Portico's own error response too.
+    if (requestEditsEnd < p.length) applyEdits(failed.headers, p, requestEditsEnd);
+    return failed;
   } finally {
     clearTimeout(timer);
   }
   let mutable = false;
-  if (id !== 0) {
+  if (requestEditsEnd < p.length) {
+    // A static response phase: its edits came with the plan.
+    res = new Response(res.body, res);
+    mutable = true;
+    applyEdits(res.headers, p, requestEditsEnd);
+    if (res.headers.has("set-cookie")) FastPath.confine(host, domain, res.headers);
+  } else if (id !== 0) {
     const edits = FastPath.respond(id, res.status, res.headers, res.headers.has("set-cookie"));
     if (edits) {
       res = new Response(res.body, res);

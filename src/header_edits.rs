@@ -2,7 +2,7 @@
 //! name at most once) and only logs writes, so the JS entry can apply a whole
 //! phase's edits itself instead of crossing into JS per edit.
 
-use crate::message::HeaderAccess;
+use crate::message::{list_with, HeaderAccess};
 use std::cell::RefCell;
 use std::fmt::Write;
 
@@ -15,12 +15,16 @@ pub enum Edit {
     Append(String, String),
     /// Remove the header.
     Remove(String),
+    /// Add a token to a comma-separated list unless present (`Vary`; see
+    /// `crate::message::list_with`).
+    AddToList(String, String),
 }
 
 impl Edit {
-    fn name(&self) -> &str {
+    /// The (lowercase) header name it edits.
+    pub fn name(&self) -> &str {
         match self {
-            Self::Set(n, _) | Self::Append(n, _) | Self::Remove(n) => n,
+            Self::Set(n, _) | Self::Append(n, _) | Self::Remove(n) | Self::AddToList(n, _) => n,
         }
     }
 }
@@ -51,16 +55,23 @@ impl<'a> EditLog<'a> {
         &self.edits
     }
 
-    /// The edits as `op\nname\nvalue` triples joined by `\n` (`s` | `a` | `d`;
-    /// names and values never hold a newline), each preceded by `\n`.
-    pub fn write_to(&self, out: &mut String) {
-        for e in &self.edits {
+    /// Writes `edits` in the wire format of [`EditLog::write_to`].
+    pub fn write_edits(edits: &[Edit], out: &mut String) {
+        for e in edits {
             let _ = match e {
                 Edit::Set(n, v) => write!(out, "\ns\n{n}\n{v}"),
                 Edit::Append(n, v) => write!(out, "\na\n{n}\n{v}"),
                 Edit::Remove(n) => write!(out, "\nd\n{n}\n"),
+                Edit::AddToList(n, t) => write!(out, "\nl\n{n}\n{t}"),
             };
         }
+    }
+
+    /// The edits as `op\nname\nvalue` triples joined by `\n` (`s` set | `a` append |
+    /// `d` delete | `l` add to list; names and values never hold a newline), each
+    /// preceded by `\n`.
+    pub fn write_to(&self, out: &mut String) {
+        Self::write_edits(&self.edits, out);
     }
 
     fn base_get(&self, name: &str) -> Option<String> {
@@ -72,51 +83,64 @@ impl<'a> EditLog<'a> {
         v
     }
 
-    /// The edits on `name` after the last set/remove, and that set/remove.
+    /// The last set/remove of `name`, and the list edits (append, add-to-list)
+    /// after it, in order.
     fn since_reset<'s>(
         &'s self,
         name: &'s str,
-    ) -> (Option<&'s Edit>, impl Iterator<Item = &'s String> + 's) {
+    ) -> (Option<&'s Edit>, impl Iterator<Item = &'s Edit> + 's) {
         let reset = self
             .edits
             .iter()
-            .rposition(|e| e.name() == name && !matches!(e, Edit::Append(..)));
+            .rposition(|e| e.name() == name && matches!(e, Edit::Set(..) | Edit::Remove(_)));
         let from = reset.map_or(0, |i| i + 1);
-        let appended = self.edits[from..].iter().filter_map(move |e| match e {
-            Edit::Append(n, v) if n == name => Some(v),
-            _ => None,
-        });
-        (reset.map(|i| &self.edits[i]), appended)
+        let later = self.edits[from..].iter().filter(move |e| e.name() == name);
+        (reset.map(|i| &self.edits[i]), later)
     }
 }
 
 impl HeaderAccess for EditLog<'_> {
     fn get(&self, name: &str) -> Option<String> {
         let name = name.to_ascii_lowercase();
-        let (reset, appended) = self.since_reset(&name);
+        let (reset, later) = self.since_reset(&name);
         let mut value = match reset {
             Some(Edit::Set(_, v)) => Some(v.clone()),
-            Some(Edit::Remove(_) | Edit::Append(..)) => None,
+            Some(Edit::Remove(_) | Edit::Append(..) | Edit::AddToList(..)) => None,
             None => self.base_get(&name),
         };
-        for v in appended {
-            value = Some(match value {
-                Some(cur) => format!("{cur}, {v}"),
-                None => v.clone(),
-            });
+        for e in later {
+            match e {
+                Edit::Append(_, v) => {
+                    value = Some(match value {
+                        Some(cur) => format!("{cur}, {v}"),
+                        None => v.clone(),
+                    })
+                }
+                Edit::AddToList(_, t) => {
+                    if let Some(v) = list_with(value.as_deref(), t) {
+                        value = Some(v);
+                    }
+                }
+                Edit::Set(..) | Edit::Remove(_) => {}
+            }
         }
         value
     }
 
     fn set_cookies(&self) -> Vec<String> {
-        let (reset, appended) = self.since_reset("set-cookie");
+        let (reset, later) = self.since_reset("set-cookie");
         let mut out = match reset {
             Some(Edit::Set(_, v)) => vec![v.clone()],
-            Some(Edit::Remove(_) | Edit::Append(..)) => Vec::new(),
+            Some(Edit::Remove(_) | Edit::Append(..) | Edit::AddToList(..)) => Vec::new(),
             None if self.base_cookies => self.base.set_cookies(),
             None => Vec::new(),
         };
-        out.extend(appended.cloned());
+        for e in later {
+            match e {
+                Edit::Append(_, v) | Edit::AddToList(_, v) => out.push(v.clone()),
+                Edit::Set(..) | Edit::Remove(_) => {}
+            }
+        }
         out
     }
 
@@ -133,6 +157,15 @@ impl HeaderAccess for EditLog<'_> {
     fn remove(&mut self, name: &str) {
         self.edits.push(Edit::Remove(name.to_ascii_lowercase()));
     }
+
+    /// Logged, not read: the JS entry applies it to the response it has, so a
+    /// response phase made only of such edits needs no call back into Wasm.
+    fn add_to_list(&mut self, name: &str, token: &str) {
+        self.edits.push(Edit::AddToList(
+            name.to_ascii_lowercase(),
+            token.to_string(),
+        ));
+    }
 }
 
 /// Applies edits to a header list (what the JS entry does with the log).
@@ -142,6 +175,7 @@ pub fn apply(edits: &[Edit], headers: &mut dyn HeaderAccess) {
             Edit::Set(n, v) => headers.set(n, v),
             Edit::Append(n, v) => headers.append(n, v),
             Edit::Remove(n) => headers.remove(n),
+            Edit::AddToList(n, t) => headers.add_to_list(n, t),
         }
     }
 }
@@ -184,16 +218,23 @@ mod tests {
             ("d", "a", ""),
             ("a", "c", "5"),
             ("a", "set-cookie", "y=2"),
+            ("l", "vary", "Origin"),
+            ("l", "Vary", "origin"),
+            ("s", "v2", " "),
+            ("l", "v2", "X"),
+            ("a", "v2", "Y"),
+            ("l", "v2", "y"),
         ];
         for (op, n, v) in script {
             for h in [&mut log as &mut dyn HeaderAccess, &mut direct] {
                 match op {
                     "s" => h.set(n, v),
                     "a" => h.append(n, v),
+                    "l" => h.add_to_list(n, v),
                     _ => h.remove(n),
                 }
             }
-            for name in ["a", "b", "c", "set-cookie"] {
+            for name in ["a", "b", "c", "set-cookie", "vary", "v2"] {
                 assert_eq!(log.get(name), direct.get(name), "{name} after {op} {n}");
             }
             assert_eq!(log.set_cookies(), direct.set_cookies());

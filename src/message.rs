@@ -14,6 +14,23 @@ pub trait HeaderAccess {
     fn append(&mut self, name: &str, value: &str);
     /// Removes a header.
     fn remove(&mut self, name: &str);
+    /// Adds `token` to a comma-separated list header (`Vary`) unless it is there
+    /// already (case-insensitive); a blank value is replaced.
+    fn add_to_list(&mut self, name: &str, token: &str) {
+        let current = self.get(name);
+        if let Some(v) = list_with(current.as_deref(), token) {
+            self.set(name, &v);
+        }
+    }
+}
+
+/// The list header value after adding `token`, or `None` when it holds it already.
+pub fn list_with(current: Option<&str>, token: &str) -> Option<String> {
+    match current {
+        Some(v) if v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)) => None,
+        Some(v) if !v.trim().is_empty() => Some(format!("{v}, {token}")),
+        _ => Some(token.to_string()),
+    }
 }
 
 /// An ordered header list with case-insensitive names.

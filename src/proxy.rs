@@ -10,8 +10,9 @@ use crate::chain::{Chain, TerminalPlan};
 use crate::config::host::HostConfig;
 use crate::config::route::Route;
 use crate::error::ProxyError;
+use crate::header_edits::{Edit, EditLog};
 use crate::host::{normalize_host, HostError};
-use crate::message::{HeaderAccess, SimpleResponse};
+use crate::message::{HeaderAccess, HeaderList, SimpleResponse};
 use crate::request::{Need, Prefetched, RequestCx, RequestHead, RequestState};
 use crate::routing::limits::FilterLimits;
 use crate::routing::RequestFacts;
@@ -324,6 +325,27 @@ impl After {
             .chain()
             .on_response(&cx, &self.state, self.ran, status, headers);
         self.confine(headers);
+    }
+
+    /// The response phase as edits, when it depends on nothing of the response
+    /// (see `Middleware::response_is_static`) and does not touch `Set-Cookie`:
+    /// the JS entry then applies them itself (and confines cookies only if the
+    /// response has any). `None`: run [`After::on_response`] on the response.
+    pub fn static_response_edits(&self) -> Option<Vec<Edit>> {
+        if !self.routed.chain().static_response(self.ran) {
+            return None;
+        }
+        let nothing = HeaderList::new();
+        let mut log = EditLog::new(&nothing, false);
+        let pre = Prefetched::new();
+        let cx = self.routed.cx(&self.head, &pre);
+        // The status is not read by static response phases.
+        self.routed
+            .chain()
+            .on_response(&cx, &self.state, self.ran, 0, &mut log);
+        let edits = log.edits().to_vec();
+        let cookies = edits.iter().any(|e| e.name() == "set-cookie");
+        (!cookies).then_some(edits)
     }
 
     /// Only the cookie confinement (for responses no middleware edits).

@@ -93,7 +93,7 @@ impl Cors {
             headers.set("access-control-allow-origin", "*");
         } else {
             headers.set("access-control-allow-origin", origin);
-            add_vary(headers, "Origin");
+            headers.add_to_list("vary", "Origin");
         }
         if self.allow_credentials {
             headers.set("access-control-allow-credentials", "true");
@@ -126,7 +126,8 @@ impl Cors {
                     // Nothing configured: allow what the browser asks for.
                     if let Some(req) = headers.get("access-control-request-headers") {
                         res.headers.set("access-control-allow-headers", &req);
-                        add_vary(&mut res.headers, "Access-Control-Request-Headers");
+                        res.headers
+                            .add_to_list("vary", "Access-Control-Request-Headers");
                     }
                 }
             }
@@ -163,14 +164,6 @@ fn header_list(f: &mut Fields<'_>, key: &'static str, diags: &mut Diagnostics) -
         }
     }
     Some(names.join(", "))
-}
-
-fn add_vary(headers: &mut dyn HeaderAccess, token: &str) {
-    match headers.get("vary") {
-        Some(v) if v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)) => {}
-        Some(v) if !v.trim().is_empty() => headers.set("vary", &format!("{v}, {token}")),
-        _ => headers.set("vary", token),
-    }
 }
 
 fn parse_origin_rule(raw: &str) -> Result<OriginRule, String> {

@@ -141,6 +141,20 @@ impl Middleware {
         }
     }
 
+    /// Whether its response phase depends on nothing of the response (its status
+    /// or headers) beyond list edits the JS entry can apply itself: the edits are
+    /// then known when the request is planned.
+    pub fn response_is_static(&self) -> bool {
+        match self {
+            Self::Cors(_) | Self::Headers(_) => true,
+            Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => true,
+            Self::Cache(_)
+            | Self::RewriteCookies(_)
+            | Self::RewriteLocation(_)
+            | Self::Custom(_) => false,
+        }
+    }
+
     /// Whether this middleware does anything in the response phase (lets the
     /// platform skip copying immutable upstream headers when nothing will change).
     pub fn touches_response(&self) -> bool {
@@ -243,6 +257,14 @@ impl Chain {
         {
             m.on_response(cx, state, status, headers);
         }
+    }
+
+    /// Whether the response phase of the first `ran` middleware is static (see
+    /// [`Middleware::response_is_static`]).
+    pub fn static_response(&self, ran: usize) -> bool {
+        self.middleware[..ran.min(self.middleware.len())]
+            .iter()
+            .all(Middleware::response_is_static)
     }
 
     /// Whether any of the first `ran` middleware edits responses.

@@ -10,8 +10,10 @@
 //! - line 1: follow-up: empty | `r` TAB key | `c` TAB key TAB stored-at ms
 //! - line 2: debug headers: empty | tier TAB stats
 //! - `R`: status, header count n, n × (name, value), then the body
-//! - `F`: response id (0 = no response-phase work), host, domain, timeout ms, url,
-//!   then header edits as triples (`s` set | `a` append | `d` delete, name, value)
+//! - `F`: response id (0 = nothing to call back for), host, domain, timeout ms, url,
+//!   the number n of request header edits, then n edits as triples (`s` set |
+//!   `a` append | `d` delete | `l` add to list, name, value), then the response
+//!   edits of a static response phase, as triples to the end
 
 use super::execute::log_error;
 use super::headers::JsHeaders;
@@ -187,17 +189,24 @@ impl FastPath {
                 preamble(&mut out, 'F', follow_up.as_ref(), dbg);
                 let host = after.head().host.clone();
                 let domain = after.domain().to_string();
-                let id = if after.touches_response() {
-                    park(after)
+                // A static response phase travels in the plan; any other is parked
+                // until the upstream answers.
+                let (id, response_edits) = if !after.touches_response() {
+                    (0, Vec::new())
+                } else if let Some(edits) = after.static_response_edits() {
+                    (0, edits)
                 } else {
-                    0
+                    (park(after), Vec::new())
                 };
                 let _ = write!(
                     out,
-                    "{id}\n{host}\n{domain}\n{}\n{}",
-                    call.timeout_ms, call.url
+                    "{id}\n{host}\n{domain}\n{}\n{}\n{}",
+                    call.timeout_ms,
+                    call.url,
+                    log.edits().len()
                 );
                 log.write_to(&mut out);
+                EditLog::write_edits(&response_edits, &mut out);
             }
         }
         out

@@ -768,3 +768,46 @@ fn over_the_limit_is_429_through_the_response_phase() {
     let io = limiter_io(Ok(RateDecision::Allowed), &seen);
     run_with(&d, "GET", "https://app.example.com/rl", req, &io).call();
 }
+
+#[test]
+fn a_static_response_phase_is_planned_as_edits_equal_to_running_it() {
+    let d = doc(json!([
+        route(
+            "/s",
+            json!([
+                {"type": "cors", "options": {"origins": ["https://web.example"]}},
+                {"type": "headers", "options": {"response": {"x-r": "1"}, "remove_response": ["server"]}},
+                origin()
+            ])
+        ),
+        route(
+            "/c",
+            json!([{"type": "cache", "options": {"ttl_seconds": 5}}, origin()])
+        ),
+        route(
+            "/k",
+            json!([{"type": "headers", "options": {"response": {"set-cookie": "a=1"}}}, origin()])
+        ),
+    ]));
+    let req = host("app.example.com").with("origin", "https://web.example");
+    let (_, _, after) = run(&d, "GET", "https://app.example.com/s", req.clone()).call();
+    let edits = after.static_response_edits().expect("cors + headers are static");
+    for upstream in [
+        HeaderList::new().with("server", "x"),
+        HeaderList::new().with("vary", "Accept").with("x-r", "0"),
+        HeaderList::new().with("vary", "origin"),
+    ] {
+        let mut ran = upstream.clone();
+        after.on_response(200, &mut ran);
+        let mut applied = upstream.clone();
+        crate::header_edits::apply(&edits, &mut applied);
+        assert_eq!(applied, ran, "{upstream:?}");
+    }
+    let (_, _, cache) = run(&d, "GET", "https://app.example.com/c", req.clone()).call();
+    assert!(cache.static_response_edits().is_none(), "cache reads the status");
+    let (_, _, cookie) = run(&d, "GET", "https://app.example.com/k", req).call();
+    assert!(
+        cookie.static_response_edits().is_none(),
+        "a Set-Cookie edit needs confinement after it"
+    );
+}
