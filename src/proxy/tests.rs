@@ -791,7 +791,9 @@ fn a_static_response_phase_is_planned_as_edits_equal_to_running_it() {
     ]));
     let req = host("app.example.com").with("origin", "https://web.example");
     let (_, _, after) = run(&d, "GET", "https://app.example.com/s", req.clone()).call();
-    let edits = after.static_response_edits().expect("cors + headers are static");
+    let edits = after
+        .static_response_edits()
+        .expect("cors + headers are static");
     for upstream in [
         HeaderList::new().with("server", "x"),
         HeaderList::new().with("vary", "Accept").with("x-r", "0"),
@@ -804,7 +806,10 @@ fn a_static_response_phase_is_planned_as_edits_equal_to_running_it() {
         assert_eq!(applied, ran, "{upstream:?}");
     }
     let (_, _, cache) = run(&d, "GET", "https://app.example.com/c", req.clone()).call();
-    assert!(cache.static_response_edits().is_none(), "cache reads the status");
+    assert!(
+        cache.static_response_edits().is_none(),
+        "cache reads the status"
+    );
     let (_, _, cookie) = run(&d, "GET", "https://app.example.com/k", req).call();
     assert!(
         cookie.static_response_edits().is_none(),
