@@ -1,7 +1,7 @@
 // Quick A/B probe (not `npm run bench`): several Portico builds or entry variants
 // in one workerd beside the JS baselines, two scenarios (static route, 200-route
 // proxy), interleaved rounds, medians of workerd CPU µs per request.
-//   PROBE_BUILDS=name=dir,name2=dir2 node bench/probe.mjs
+//   PROBE_BUILDS=name=dir,name2=dir2 [PROBE_ONLY=proxy|static] node bench/probe.mjs
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -53,6 +53,12 @@ const targets = [
     [`${b.name} static`, { port: wd.ports[b.name], host: "s200.test", path: "/static", headers: hdr }],
   ]),
 ];
+// PROBE_ONLY=proxy|static keeps the Portico targets of one scenario (and its baseline).
+const only = process.env.PROBE_ONLY;
+if (only) {
+  const keep = (k) => k === (only === "static" ? "newResponse" : "passthrough") || k.endsWith(` ${only}`);
+  targets.splice(0, targets.length, ...targets.filter(([k]) => keep(k)));
+}
 const cpu = Object.fromEntries(targets.map(([k]) => [k, []]));
 for (const [, t] of targets) await runLoad(client, t, 300, 16, wd.cpuSeconds);
 for (let r = 0; r < ROUNDS; r++) {
