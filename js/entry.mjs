@@ -143,7 +143,14 @@ export default {
       return slow(request, env, ctx);
     }
     if (p[0] === "R") return answer(p, 3, p[2]);
-    if (p[0] === "F") return forward(p, request);
+    if (p[0] === "F") {
+      return forward(p, request).catch((e) => {
+        // A trap in the response phase fails this request (as on the workers-rs
+        // path); the instance is re-initialised before the next one uses it.
+        crashed(e);
+        throw e;
+      });
+    }
     return slow(request, env, ctx);
   },
   scheduled(controller, env, ctx) {
