@@ -22,6 +22,7 @@ pub mod resolve;
 pub mod routing;
 pub mod upstream;
 pub mod url;
+pub mod vault;
 
 #[cfg(test)]
 mod properties;
