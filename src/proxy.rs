@@ -372,5 +372,7 @@ pub fn is_plain_fetch(call: &UpstreamCall) -> bool {
     }
 }
 
+pub mod parked;
+
 #[cfg(test)]
 mod tests;

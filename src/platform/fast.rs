@@ -24,56 +24,28 @@ use crate::chain::cookies::confine_domains;
 use crate::error::ProxyError;
 use crate::header_edits::EditLog;
 use crate::message::SimpleResponse;
+use crate::proxy::parked::Parked;
 use crate::proxy::{self, After, Entry, Plan};
 use crate::request::Prefetched;
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// Plans waiting for their upstream's response, by id. Bounded: the JS entry
-/// always calls back, but a request that dies in between must not leak.
-struct Pending {
-    next: u32,
-    plans: HashMap<u32, Box<After>>,
-    order: VecDeque<u32>,
-}
-
+/// Most plans parked at once (see `crate::proxy::parked`).
 const MAX_PENDING: usize = 4096;
 
 thread_local! {
-    static PENDING: RefCell<Pending> = RefCell::new(Pending {
-        next: 0,
-        plans: HashMap::new(),
-        order: VecDeque::new(),
-    });
+    static PENDING: RefCell<Parked<Box<After>>> = RefCell::new(Parked::new(MAX_PENDING));
 }
 
 fn park(after: Box<After>) -> u32 {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.next = p.next.wrapping_add(1).max(1);
-        let id = p.next;
-        while p.order.len() >= MAX_PENDING {
-            if let Some(old) = p.order.pop_front() {
-                p.plans.remove(&old);
-            }
-        }
-        p.plans.insert(id, after);
-        p.order.push_back(id);
-        id
-    })
+    PENDING.with(|p| p.borrow_mut().park(after))
 }
 
 fn unpark(id: u32) -> Option<Box<After>> {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        let after = p.plans.remove(&id)?;
-        p.order.retain(|x| *x != id);
-        Some(after)
-    })
+    PENDING.with(|p| p.borrow_mut().take(id))
 }
 
 /// The preamble every plan starts with.

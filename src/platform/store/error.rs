@@ -1,5 +1,7 @@
-//! Storage failures as the API layer needs to tell them apart. The one place that
-//! reads a D1 error's text: callers match on variants, never on messages.
+//! Storage failures as the API layer needs to tell them apart (the message is read
+//! by `crate::d1_error`): callers match on variants, never on messages.
+
+use crate::d1_error::{classify, D1Failure};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,15 +18,6 @@ pub(crate) enum StoreError {
     Unavailable(String),
 }
 
-/// The column of `UNIQUE constraint failed: table.column` (SQLite's wording, which
-/// D1 passes on inside its own prefix).
-fn unique_column(message: &str) -> Option<&str> {
-    let rest = message.split("UNIQUE constraint failed: ").nth(1)?;
-    let target = rest.split([',', ':', ' ']).next()?;
-    let column = target.rsplit('.').next()?;
-    (!column.is_empty()).then_some(column)
-}
-
 // Not `#[from]`: getrandom 0.2 without `std` has no `std::error::Error` impl.
 impl From<getrandom::Error> for StoreError {
     fn from(e: getrandom::Error) -> Self {
@@ -35,10 +28,9 @@ impl From<getrandom::Error> for StoreError {
 impl From<worker::Error> for StoreError {
     fn from(e: worker::Error) -> Self {
         let message = e.to_string();
-        if message.contains("UNIQUE") {
-            Self::Conflict(unique_column(&message).unwrap_or("id").to_string())
-        } else {
-            Self::Unavailable(message)
+        match classify(&message) {
+            D1Failure::Unique(column) => Self::Conflict(column.to_string()),
+            D1Failure::Other => Self::Unavailable(message),
         }
     }
 }
