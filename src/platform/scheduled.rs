@@ -3,7 +3,7 @@
 //! (the handler's return value is discarded). Add a job as a `Job` variant.
 
 use super::isolate::Isolate;
-use super::store::{AuditCx, Store};
+use super::store::{AuditCx, Store, StoreError};
 use super::verify::recheck_pending;
 use crate::api::time::iso8601;
 use worker::{event, Env, ScheduleContext, ScheduledEvent};
@@ -35,8 +35,8 @@ impl Job {
         now_ms: u64,
         at: &str,
         run_id: &str,
-    ) -> Result<String, String> {
-        let store = Store::open(env).map_err(|e| e.to_string())?;
+    ) -> Result<String, StoreError> {
+        let store = Store::open(env)?;
         let audit = AuditCx {
             actor: "portico:scheduled",
             request_id: run_id,
@@ -53,17 +53,13 @@ impl Job {
                     .expire_pending(&cutoff, iso.domains.recheck_batch, &audit)
                     .await
                     .map(|n| format!("removed {n} domains pending since before {cutoff}"))
-                    .map_err(|e| e.to_string())
             }
-            Self::RecheckPendingDomains => recheck_pending(iso, &store, &audit)
-                .await
-                .map(|s| {
-                    format!(
-                        "checked {} pending domains, {} verified",
-                        s.checked, s.verified
-                    )
-                })
-                .map_err(|e| e.to_string()),
+            Self::RecheckPendingDomains => recheck_pending(iso, &store, &audit).await.map(|s| {
+                format!(
+                    "checked {} pending domains, {} verified",
+                    s.checked, s.verified
+                )
+            }),
         }
     }
 }

@@ -70,6 +70,9 @@ async fn serve(
     let m = route(&req.method(), sub_path).map_err(|e| match e {
         OpMatchError::NotFound => Problem::not_found("operation"),
         OpMatchError::MethodNotAllowed(allow) => Problem::method_not_allowed(&allow),
+        OpMatchError::TableInvalid => {
+            Problem::internal().caused_by("the operation table did not index")
+        }
     })?;
     // Operations without a scope are public: no token is asked for.
     let caller = match m.spec.scope {
