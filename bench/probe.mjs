@@ -9,7 +9,7 @@ import { startOrigin } from "../dev/origin.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
 import { stagePortico, startWorkerd, writeConfig } from "./lib/workerd.mjs";
 import { makeClient, median, runLoad } from "./lib/load.mjs";
-import { JS, STATIC_BODY, host, proxyChain } from "./lib/scenarios.mjs";
+import { JS, s200Host } from "./lib/scenarios.mjs";
 
 const N = Number(process.env.PROBE_REQUESTS ?? 2000);
 const ROUNDS = Number(process.env.PROBE_ROUNDS ?? 5);
@@ -20,14 +20,7 @@ const builds = (process.env.PROBE_BUILDS ?? `head=${join(ROOT, "build")}`)
 const origin = await startOrigin({ port: 0 });
 const dir = mkdtempSync(join(tmpdir(), "portico-probe-"));
 const client = makeClient(16);
-const doc = {
-  hosts: {
-    "s200.test": host("bench", 200, [
-      { path: "/bytes", handlers: proxyChain(origin.url) },
-      { path: "/static", handlers: [{ type: "static", options: { body: STATIC_BODY } }] },
-    ]),
-  },
-};
+const doc = { hosts: { "s200.test": s200Host("bench", origin.url) } };
 writeFileSync(join(dir, "doc.json"), JSON.stringify(doc));
 for (const [name, src] of Object.entries(JS)) writeFileSync(join(dir, `${name}.js`), src);
 const js = (id, bindings) => ({ id, name: id, modules: [`(name = "${id}.js", esModule = embed "${id}.js")`], bindings });

@@ -9,7 +9,7 @@ import { startOrigin } from "../dev/origin.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
 import { stagePortico, startWorkerd, writeConfig } from "./lib/workerd.mjs";
 import { makeClient, runLoad } from "./lib/load.mjs";
-import { JS, STATIC_BODY, host, proxyChain } from "./lib/scenarios.mjs";
+import { JS, s200Host } from "./lib/scenarios.mjs";
 
 const which = process.argv[2] ?? "static";
 const N = Number(process.env.PROFILE_REQUESTS ?? 5000);
@@ -17,14 +17,7 @@ const BUILD = resolve(process.env.PROFILE_BUILD ?? join(ROOT, "build"));
 const PORT = 9300 + Math.floor(Math.random() * 500);
 const origin = await startOrigin({ port: 0 });
 const dir = mkdtempSync(join(tmpdir(), "portico-profile-"));
-const doc = {
-  hosts: {
-    "s200.test": host("bench", 200, [
-      { path: "/bytes", handlers: proxyChain(origin.url) },
-      { path: "/static", handlers: [{ type: "static", options: { body: STATIC_BODY } }] },
-    ]),
-  },
-};
+const doc = { hosts: { "s200.test": s200Host("bench", origin.url) } };
 writeFileSync(join(dir, "doc.json"), JSON.stringify(doc));
 const staged = stagePortico(BUILD, dir, "portico");
 // `passthrough` / `newResponse`: the JS baselines, profiled the same way.

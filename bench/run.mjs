@@ -25,7 +25,7 @@ import { startOrigin } from "../dev/origin.mjs";
 import { ROOT } from "../tests/e2e/harness.mjs";
 import { WORKERD, capnpString, stagePortico, startWorkerd, writeConfig } from "./lib/workerd.mjs";
 import { makeClient, median, runLoad } from "./lib/load.mjs";
-import { JS, RATELIMIT_MODULE, RATELIMIT_MODULE_NAME, STATIC_BODY, host, jwtFixture, proxyChain } from "./lib/scenarios.mjs";
+import { JS, RATELIMIT_MODULE, RATELIMIT_MODULE_NAME, host, jwtFixture, proxyChain, s200Host } from "./lib/scenarios.mjs";
 
 const num = (name, dflt) => Number(process.env[name] ?? dflt);
 const N = num("BENCH_REQUESTS", 4000);
@@ -62,10 +62,7 @@ const HOSTS = {
   jwt: "jwt.bench.test",
   rl: "rl.bench.test",
 };
-const s200 = host("bench", 200, [
-  { path: "/bytes", handlers: chain },
-  { path: "/static", handlers: [{ type: "static", options: { body: STATIC_BODY } }] },
-]);
+const s200 = s200Host("bench", origin.url);
 const mainDoc = {
   hosts: {
     [HOSTS.s200]: s200,

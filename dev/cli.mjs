@@ -10,6 +10,33 @@
 import { pathToFileURL } from "node:url";
 
 /**
+ * Starts `server` on host:port (0 = any free port) and resolves with { port, url,
+ * close }. `close()` destroys every open connection first (keep-alive and upgraded
+ * WebSocket sockets too), so a test's teardown never waits on a client.
+ */
+export async function listen(server, port, host) {
+  const sockets = new Set();
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, resolve);
+  });
+  const actual = server.address().port;
+  return {
+    port: actual,
+    url: `http://${host}:${actual}`,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/**
  * When `meta` is the module node was started with, parse --port / --host (and any
  * other `--name value` flag through `flag(name, fallback)`), call `start`, print
  * `banner(server)` and close the server (its `close()`) on SIGINT/SIGTERM. Does nothing

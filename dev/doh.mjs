@@ -20,7 +20,7 @@
 // publish(name, value), clear(name?), queries, close() }.
 import http from "node:http";
 import { readFileSync } from "node:fs";
-import { serveWhenMain } from "./cli.mjs";
+import { listen, serveWhenMain } from "./cli.mjs";
 
 const TYPE_TXT = 16;
 
@@ -120,32 +120,17 @@ export async function startDoh({ port = 0, host = "127.0.0.1", records: initial 
       send(res, 400, { error: String(e?.message ?? e) });
     }
   });
-  const sockets = new Set();
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      const addr = server.address();
-      const url = `http://${host}:${addr.port}`;
-      resolve({
-        url,
-        dnsQueryUrl: `${url}/dns-query`,
-        port: addr.port,
-        records,
-        queries,
-        publish,
-        clear,
-        close: () =>
-          new Promise((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
+  const { port: actual, url, close } = await listen(server, port, host);
+  return {
+    url,
+    dnsQueryUrl: `${url}/dns-query`,
+    port: actual,
+    records,
+    queries,
+    publish,
+    clear,
+    close,
+  };
 }
 
 await serveWhenMain(import.meta, {

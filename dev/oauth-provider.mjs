@@ -45,7 +45,7 @@
 import http from "node:http";
 import crypto from "node:crypto";
 import { makeKey, signJwt, jwks, now, b64u } from "./jwt.mjs";
-import { serveWhenMain } from "./cli.mjs";
+import { listen, serveWhenMain } from "./cli.mjs";
 
 const MAX_BODY = 1024 * 1024;
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
@@ -441,12 +441,7 @@ export async function startOAuthProvider({
     scripted[endpoint].push(...answers);
   }
 
-  await new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, resolve);
-  });
-  const actualPort = server.address().port;
-  const base = `http://${host}:${actualPort}`;
+  const { port: actualPort, url: base, close } = await listen(server, port, host);
   return {
     url: base,
     port: actualPort,
@@ -473,11 +468,7 @@ export async function startOAuthProvider({
     mint,
     next,
     introspect,
-    close: () =>
-      new Promise((r) => {
-        server.closeAllConnections?.();
-        server.close(() => r());
-      }),
+    close,
   };
 }
 

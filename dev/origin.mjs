@@ -15,7 +15,7 @@
 //   anything else                JSON echo of the request (body hashed while streaming)
 import http from "node:http";
 import crypto from "node:crypto";
-import { serveWhenMain } from "./cli.mjs";
+import { listen, serveWhenMain } from "./cli.mjs";
 
 const PATTERN_PERIOD = 251;
 const CHUNK = 64 * 1024;
@@ -259,7 +259,7 @@ function wsEcho(req, socket) {
   socket.on("error", () => {});
 }
 
-export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
+export async function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
   // Every request seen, newest last (bounded), so tests can check that a request
   // did or did not reach the origin: { method, url, headers }.
   const seen = [];
@@ -277,30 +277,16 @@ export function startOrigin({ port = 0, host = "127.0.0.1" } = {}) {
   server.requestTimeout = 0; // large uploads
   server.headersTimeout = 60_000;
   server.maxHeaderSize = 256 * 1024;
-  const sockets = new Set();
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      const addr = server.address();
-      resolve({
-        url: `http://${host}:${addr.port}`,
-        port: addr.port,
-        server,
-        seen,
-        /** Requests seen whose URL contains `marker`. */
-        requestsMatching: (marker) => seen.filter((r) => r.url.includes(marker)),
-        close: () =>
-          new Promise((r) => {
-            for (const s of sockets) s.destroy();
-            server.close(() => r());
-          }),
-      });
-    });
-  });
+  const { port: actual, url, close } = await listen(server, port, host);
+  return {
+    url,
+    port: actual,
+    server,
+    seen,
+    /** Requests seen whose URL contains `marker`. */
+    requestsMatching: (marker) => seen.filter((r) => r.url.includes(marker)),
+    close,
+  };
 }
 
 await serveWhenMain(import.meta, {

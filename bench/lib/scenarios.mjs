@@ -30,6 +30,14 @@ export function host(tenant, total, targets) {
   return { tenant_id: tenant, routes };
 }
 
+/** Scenarios 1 and 2 on one host: 200 routes with `/bytes` (proxy chain) and `/static`. */
+export function s200Host(tenant, originUrl) {
+  return host(tenant, 200, [
+    { path: "/bytes", handlers: proxyChain(originUrl) },
+    { path: "/static", handlers: [{ type: "static", options: { body: STATIC_BODY } }] },
+  ]);
+}
+
 /** An Ed25519 key pair, its public JWK and a signed token (node:crypto, no jose). */
 export function jwtFixture({ issuer, audience }) {
   const { publicKey, privateKey } = generateKeyPairSync("ed25519");

@@ -34,22 +34,7 @@ const token = () =>
     scope: "tenants:read tenants:write domains:read domains:write routes:read routes:write audit:read",
   });
 
-async function api(method, path, body) {
-  const res = await h.fetch(`/api/v1${path}`, {
-    host: CP,
-    method,
-    headers: { authorization: `Bearer ${token()}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  return { status: res.status, headers: res.headers, text, data };
-}
+const api = (method, path, body) => h.api(method, path, { host: CP, token: token(), body });
 
 // Validation never calls the upstream, so a fixed URL will do.
 const HTTP = () => ({ type: "http", options: { upstream_url: "https://origin.example/" } });

@@ -458,6 +458,33 @@ export async function startHarness(opts = {}) {
         });
         return out;
       },
+      /**
+       * A management API call: `path` below /api/v1 on control-plane `host`, a Bearer
+       * `token` if given, `body` sent as JSON. Resolves with the Response.
+       */
+      apiRequest(method, path, { host, token, body, headers = {} } = {}) {
+        const all = { ...headers };
+        if (token) all.authorization = `Bearer ${token}`;
+        if (body !== undefined) all["content-type"] = "application/json";
+        return h.fetch(`/api/v1${path}`, {
+          host,
+          method,
+          headers: all,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      },
+      /** apiRequest, read: { status, headers, text, data (null unless JSON), stats }. */
+      async api(method, path, options = {}) {
+        const res = await h.apiRequest(method, path, options);
+        const text = await res.text();
+        let data = null;
+        try {
+          data = text ? JSON.parse(text) : null;
+        } catch {
+          // not JSON: data stays null and the status assertion shows the text
+        }
+        return { status: res.status, headers: res.headers, text, data, stats: parseStats(res) };
+      },
       /** Same as fetch, but resolves with Node's IncomingMessage (for big bodies). */
       request(target, init = {}) {
         let path = target;

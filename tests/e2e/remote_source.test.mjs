@@ -78,17 +78,7 @@ function useIdp(opts) {
 const adminToken = (idp, claims = {}) =>
   idp.mint({ sub: "admin", scope: "tenants:write domains:write routes:write tenants:read", exp: now() + 600, ...claims });
 
-function api(h, method, path, { token, body } = {}) {
-  return h.fetch(`/api/v1${path}`, {
-    host: "cp.test",
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { "content-type": "application/json" } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
+const api = (h, method, path, { token, body } = {}) => h.apiRequest(method, path, { host: "cp.test", token, body });
 
 async function expectStatus(res, status, what) {
   const text = await res.text();

@@ -126,25 +126,7 @@ async function snapshot(h) {
 }
 
 function apiFor(h, token) {
-  return async (method, path, body, extraHeaders = {}) => {
-    const headers = { ...extraHeaders };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await h.fetch(`/api/v1${path}`, {
-      host: CP_HOST,
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let data = null;
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // not JSON (204)
-    }
-    return { status: res.status, text, data, headers: res.headers, stats: parseStats(res) };
-  };
+  return (method, path, body, headers = {}) => h.api(method, path, { host: CP_HOST, token, body, headers });
 }
 
 // ---------------------------------------------------------------------------

@@ -30,14 +30,7 @@ const authVars = (extra = {}) => ({
 const tokenFor = (tenant) =>
   signJwt(ed, { iss: ISS, aud: AUD, sub: `user-${tenant ?? "operator"}`, exp: now() + 600, scope: SCOPES, ...(tenant ? { tenant_id: tenant } : {}) });
 
-function api(h, method, path, { token, body } = {}) {
-  return h.fetch(`/api/v1${path}`, {
-    host: CP_HOST,
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
+const api = (h, method, path, { token, body } = {}) => h.apiRequest(method, path, { host: CP_HOST, token, body });
 
 async function problem(res) {
   const text = await res.text();

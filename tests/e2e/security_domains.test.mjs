@@ -34,22 +34,7 @@ describe("domain ownership across hostile tenants", () => {
   });
 
 
-  async function api(method, path, { token = cpToken, body } = {}) {
-    const res = await h.fetch(`/api/v1${path}`, {
-      host: CP_HOST,
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      // not JSON: leave data null, the status assertion shows the text
-    }
-    return { status: res.status, data, text, headers: res.headers };
-  }
+  const api = (method, path, { token = cpToken, body } = {}) => h.api(method, path, { host: CP_HOST, token, body });
 
   function expectStatus(r, status, what) {
     assert.equal(r.status, status, `${what}: ${r.status} ${r.text.slice(0, 400)}`);

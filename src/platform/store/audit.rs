@@ -75,6 +75,19 @@ fn changes(result: Option<&D1Result>) -> usize {
 }
 
 impl Store {
+    /// One statement and its audit row, as one batch (the common write).
+    pub(super) async fn write_one(
+        &self,
+        a: &AuditCx<'_>,
+        sql: &str,
+        args: &[JsValue],
+        event: AuditEvent<'_>,
+    ) -> Result<(), StoreError> {
+        let stmt = self.stmt(sql, args)?;
+        self.write_with_audit(a, vec![stmt], event).await?;
+        Ok(())
+    }
+
     /// Runs `stmts` and the audit row of `event` as one batch (one transaction).
     pub(super) async fn write_with_audit(
         &self,

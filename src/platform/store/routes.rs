@@ -106,13 +106,13 @@ impl Store {
         r: &ValidRoute,
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
-        let insert = self.stmt(
+        self.write_one(
+            a,
             &format!("INSERT INTO routes ({ROUTE_COLS}) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?7)"),
             &route_args(tid, id, r, a.at),
-        )?;
-        let event = AuditEvent::new(tid, "route.created", "route", id);
-        self.write_with_audit(a, vec![insert], event).await?;
-        Ok(())
+            AuditEvent::new(tid, "route.created", "route", id),
+        )
+        .await
     }
 
     pub(crate) async fn update_route(
@@ -122,13 +122,13 @@ impl Store {
         r: &ValidRoute,
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
-        let update = self.stmt(
+        self.write_one(
+            a,
             "UPDATE routes SET custom_domain_id = ?3, priority = ?4, match_json = ?5, handlers_json = ?6, updated_at = ?7 WHERE tenant_id = ?1 AND id = ?2",
             &route_args(tid, id, r, a.at),
-        )?;
-        let event = AuditEvent::new(tid, "route.updated", "route", id);
-        self.write_with_audit(a, vec![update], event).await?;
-        Ok(())
+            AuditEvent::new(tid, "route.updated", "route", id),
+        )
+        .await
     }
 
     pub(crate) async fn delete_route(
@@ -137,12 +137,12 @@ impl Store {
         id: &str,
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
-        let delete = self.stmt(
+        self.write_one(
+            a,
             "DELETE FROM routes WHERE tenant_id = ?1 AND id = ?2",
             &[s(tid), s(id)],
-        )?;
-        let event = AuditEvent::new(tid, "route.deleted", "route", id);
-        self.write_with_audit(a, vec![delete], event).await?;
-        Ok(())
+            AuditEvent::new(tid, "route.deleted", "route", id),
+        )
+        .await
     }
 }

@@ -36,13 +36,13 @@ impl Store {
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
         let uid = new_id("tu_")?;
-        let insert = self.stmt(
+        self.write_one(
+            a,
             "INSERT INTO tenants (id, name, created_at, uid) VALUES (?1, ?2, ?3, ?4)",
             &[s(id), s(name), s(a.at), s(&uid)],
-        )?;
-        let event = AuditEvent::new(id, "tenant.created", "tenant", id);
-        self.write_with_audit(a, vec![insert], event).await?;
-        Ok(())
+            AuditEvent::new(id, "tenant.created", "tenant", id),
+        )
+        .await
     }
 
     pub(crate) async fn rename_tenant(
@@ -51,13 +51,13 @@ impl Store {
         name: &str,
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
-        let update = self.stmt(
+        self.write_one(
+            a,
             "UPDATE tenants SET name = ?2 WHERE id = ?1",
             &[s(id), s(name)],
-        )?;
-        let event = AuditEvent::new(id, "tenant.updated", "tenant", id);
-        self.write_with_audit(a, vec![update], event).await?;
-        Ok(())
+            AuditEvent::new(id, "tenant.updated", "tenant", id),
+        )
+        .await
     }
 
     pub(crate) async fn delete_tenant(&self, id: &str, a: &AuditCx<'_>) -> Result<(), StoreError> {
