@@ -79,6 +79,12 @@ export default {
 /** Vars every Portico worker in the suite gets unless a test overrides them. */
 export const DEV_DEFAULTS = { PORTICO_DEV_MODE: "true" };
 
+/** The test key ring (docs/vault.md): one 32-byte key, `t1`. Rotation tests pass their own. */
+export const TEST_VAULT_KEYS = JSON.stringify({
+  active: "t1",
+  keys: { t1: Buffer.from("portico-e2e-test-vault-key-00001").toString("base64") },
+});
+
 let uniqCounter = 0;
 /** A short unique token for ids and host names (unique within this process). */
 export function uniq(prefix = "t") {
@@ -282,6 +288,7 @@ export async function startHarness(opts = {}) {
       PORTICO_TENANT_BINDINGS: "EXAMPLE_SERVICE,DISPATCHER",
       PORTICO_TENANT_TARGET_EXCEPTIONS: "127.0.0.1",
       PORTICO_RATE_LIMITERS: "RL_STANDARD:60,RL_STRICT:10",
+      PORTICO_VAULT_KEYS: TEST_VAULT_KEYS,
       ...(typeof opts.bindings === "function" ? opts.bindings({ origin, doh }) : (opts.bindings ?? {})),
     };
     bindings.PORTICO_DOH_URL ??= doh.dnsQueryUrl;
@@ -322,6 +329,7 @@ export async function startHarness(opts = {}) {
       ...porticoCode,
       compatibilityDate: COMPAT_DATE,
       d1Databases: { DB: "portico-db" },
+      kvNamespaces: { VAULT: "portico-vault" },
       serviceBindings: {
         EXAMPLE_SERVICE: "portico-example-service",
         DISPATCHER: "portico-dispatcher-emulator",
