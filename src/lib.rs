@@ -13,6 +13,7 @@ pub mod connector;
 pub mod d1_error;
 pub mod domains;
 pub mod error;
+pub mod grant;
 pub mod header_edits;
 pub mod host;
 pub mod message;

@@ -2,7 +2,9 @@
 //! parsed static document, in-flight source reads and debug counters.
 
 use super::env::{var, EnvBindings};
+use super::grants::GrantCache;
 use super::shared::SingleFlight;
+use super::vault::VaultState;
 use crate::api::route_policy::RoutePolicy;
 use crate::api::settings::ApiSettings;
 use crate::auth::jwks_cache::JwksCache;
@@ -90,6 +92,10 @@ pub(crate) struct Isolate {
     pub(crate) jwks_inflight: SingleFlight,
     /// `PORTICO_RATE_LIMITERS`: the limiter bindings `rate_limit` may name.
     pub(crate) rate_limiters: Vec<LimiterSpec>,
+    /// The credential vault's key ring and derived keys.
+    pub(crate) vault: VaultState,
+    /// Connections opened for calls, kept for a few seconds.
+    pub(crate) grants: GrantCache,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
     static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
@@ -167,6 +173,8 @@ impl Isolate {
             domains,
             jwks_inflight: SingleFlight::new(),
             remote_token: RefCell::new(None),
+            vault: VaultState::from_env(env),
+            grants: GrantCache::from_env(env),
             rate_limiters,
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
             ttls,

@@ -8,7 +8,7 @@
 pub mod crypto;
 pub mod keyring;
 
-pub use crypto::{open, seal, Binding, Envelope, RecordKind};
+pub use crypto::{open, open_with, seal, seal_with, Binding, DataKey, Envelope, RecordKind};
 pub use keyring::{KeyRing, KeyRingError};
 
 /// Why a vault operation failed. Messages name no key, nonce or plaintext.
