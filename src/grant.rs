@@ -112,3 +112,6 @@ impl Grant {
         Ok(injection(&self.spec.auth, self.credential.as_ref())?)
     }
 }
+
+#[cfg(test)]
+mod tests;

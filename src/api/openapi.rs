@@ -42,9 +42,9 @@ mod tests {
                     m => vec![m.as_str()],
                 };
                 let template = s.template.replace("{*", "{");
-                methods.into_iter().map(move |m| {
-                    (m.to_string(), template.clone(), s.scope.map(str::to_string))
-                })
+                methods
+                    .into_iter()
+                    .map(move |m| (m.to_string(), template.clone(), s.scope.map(str::to_string)))
             })
             .collect();
         assert_eq!(documented, implemented);

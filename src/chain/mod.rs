@@ -22,8 +22,8 @@ pub mod terminal;
 use crate::error::ProxyError;
 use crate::message::{HeaderAccess, SimpleResponse};
 use crate::request::{Flow, Need, RequestCx, RequestState};
-pub use kind::HandlerKind;
 use crate::upstream::UpstreamCall;
+pub use kind::HandlerKind;
 use std::rc::Rc;
 pub use terminal::{Terminal, TerminalPlan};
 

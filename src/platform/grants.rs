@@ -132,8 +132,7 @@ async fn load(
     let policy = match row.policy_json.as_deref() {
         None => None,
         Some(p) => {
-            let v: serde_json::Value =
-                serde_json::from_str(p).map_err(|_| unreadable("policy"))?;
+            let v: serde_json::Value = serde_json::from_str(p).map_err(|_| unreadable("policy"))?;
             Some(Policy::compile(&v, "policy").map_err(|_| unreadable("policy does not compile"))?)
         }
     };

@@ -80,7 +80,11 @@ pub(crate) async fn reencrypt_batch(
             }
             // Gone from KV: the index row is stale.
             Ok(None) => {
-                store.vault_index_remove(&r.key)?.run().await.map_err(StoreError::from)?;
+                store
+                    .vault_index_remove(&r.key)?
+                    .run()
+                    .await
+                    .map_err(StoreError::from)?;
             }
             Err(e) => {
                 failed += 1;
@@ -99,7 +103,9 @@ pub(crate) async fn reencrypt_batch(
         "remaining": remaining(store, &active).await?,
         "cursor": cursor,
     });
-    store.save_vault_job(JOB, cursor.as_deref(), &outcome).await?;
+    store
+        .save_vault_job(JOB, cursor.as_deref(), &outcome)
+        .await?;
     Ok(outcome)
 }
 

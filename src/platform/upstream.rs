@@ -77,8 +77,12 @@ pub(crate) async fn fetch_with_body(
     if let Some(body) = body {
         init.set_body(body);
     }
-    let request = web_sys::Request::new_with_str_and_init(&call.url, &init)
-        .map_err(|e| failed(handler, format!("cannot build upstream request: {}", js_detail(&e))))?;
+    let request = web_sys::Request::new_with_str_and_init(&call.url, &init).map_err(|e| {
+        failed(
+            handler,
+            format!("cannot build upstream request: {}", js_detail(&e)),
+        )
+    })?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let res = with_timeout(
         handler,

@@ -169,12 +169,7 @@ impl<'a> Vault<'a> {
         &self,
         record: Record<'_>,
     ) -> Result<Option<Envelope>, VaultFailure> {
-        let raw = self
-            .kv
-            .get(&record.key())
-            .text()
-            .await
-            .map_err(storage)?;
+        let raw = self.kv.get(&record.key()).text().await.map_err(storage)?;
         raw.map(|r| Envelope::parse(&r).map_err(VaultFailure::from))
             .transpose()
     }

@@ -14,7 +14,15 @@ fn connection_sources_parse_or_are_refused() {
         ConnectionSource::parse("{claim:conn}"),
         Ok(ConnectionSource::Claim("conn".into()))
     );
-    for bad in ["", "{header:}", "{cookie:a}", "conn 1", "a/b", "{claim:a b}", "{x}"] {
+    for bad in [
+        "",
+        "{header:}",
+        "{cookie:a}",
+        "conn 1",
+        "a/b",
+        "{claim:a b}",
+        "{x}",
+    ] {
         assert!(ConnectionSource::parse(bad).is_err(), "{bad}");
     }
     assert!(!valid_connection_id(&"a".repeat(65)));

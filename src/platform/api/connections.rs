@@ -52,7 +52,11 @@ async fn require_connection(c: &Call<'_>, store: &Store) -> Result<ConnectionRow
 }
 
 /// The connector version a connection uses, as a spec.
-async fn spec_of(store: &Store, connector_id: &str, version: u32) -> Result<ConnectorSpec, Problem> {
+async fn spec_of(
+    store: &Store,
+    connector_id: &str,
+    version: u32,
+) -> Result<ConnectorSpec, Problem> {
     let versions = store.list_versions(connector_id).await?;
     let v = versions
         .iter()
@@ -79,7 +83,10 @@ pub(super) async fn list(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, 
 /// `GET /tenants/{tid}/connections/{cid}`.
 pub(super) async fn get(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
-    Ok(json_response(200, &require_connection(c, store).await?.to_json()))
+    Ok(json_response(
+        200,
+        &require_connection(c, store).await?.to_json(),
+    ))
 }
 
 /// `POST /tenants/{tid}/connections`.

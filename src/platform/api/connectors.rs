@@ -214,19 +214,13 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 }
 
 /// `POST /connectors/{cid}/versions`: a new draft over the latest version.
-pub(super) async fn create_version(
-    c: &Call<'_>,
-    store: &Store,
-) -> Result<SimpleResponse, Problem> {
+pub(super) async fn create_version(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     let row = writable(c, store).await?;
     write_version(c, store, row, None).await
 }
 
 /// `PATCH /connectors/{cid}/versions/{ver}`: drafts only.
-pub(super) async fn update_version(
-    c: &Call<'_>,
-    store: &Store,
-) -> Result<SimpleResponse, Problem> {
+pub(super) async fn update_version(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     let row = writable(c, store).await?;
     let ver = version_param(c)?;
     write_version(c, store, row, Some(ver)).await
@@ -332,7 +326,10 @@ async fn write_version(
         .find(|v| v.number() == version)
         .map(|v| v.to_json(&row.id))
         .unwrap_or(Value::Null);
-    Ok(json_response(if patch.is_some() { 200 } else { 201 }, &shown))
+    Ok(json_response(
+        if patch.is_some() { 200 } else { 201 },
+        &shown,
+    ))
 }
 
 fn rows(versions: &[VersionDbRow]) -> Vec<VersionRow> {
@@ -387,7 +384,9 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     let versions = store.list_versions(&row.id).await?;
     let at = now_iso();
     let tenant = owner_tenant(c, &row).to_string();
-    let written = store.delete_connector(&row.id, &tenant, &c.audit(&at)?).await?;
+    let written = store
+        .delete_connector(&row.id, &tenant, &c.audit(&at)?)
+        .await?;
     if written == crate::platform::store::GuardedWrite::Refused {
         return Err(Problem::conflict_kind(
             ProblemKind::ConnectorInUse,

@@ -22,8 +22,8 @@ use crate::api::time::new_id;
 use crate::api::{openapi, route, Op, OpMatchError, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
 use crate::message::{HeaderList, SimpleResponse};
-use call::{Call, Caller};
 use crate::platform::execute::to_js_response;
+use call::{Call, Caller};
 use std::rc::Rc;
 use worker::{Context, Env};
 

@@ -75,7 +75,17 @@ pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Respon
                 detail: why,
             };
             let res = answer(&err, c)?;
-            audit(c, ctx, &grant_less(c), "", started, &Outcome { status: 502, response_bytes: None });
+            audit(
+                c,
+                ctx,
+                &grant_less(c),
+                "",
+                started,
+                &Outcome {
+                    status: 502,
+                    response_bytes: None,
+                },
+            );
             return Ok(res);
         }
     };
@@ -92,14 +102,24 @@ pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Respon
                 status: p.status(),
                 response_bytes: None,
             };
-            (Err(p), grant.spec.base_url.host.clone(), String::new(), outcome)
+            (
+                Err(p),
+                grant.spec.base_url.host.clone(),
+                String::new(),
+                outcome,
+            )
         }
         Err(Failure::Data(e, path)) => {
             let outcome = Outcome {
                 status: e.status(),
                 response_bytes: None,
             };
-            (answer(&e, c), grant.spec.base_url.host.clone(), path, outcome)
+            (
+                answer(&e, c),
+                grant.spec.base_url.host.clone(),
+                path,
+                outcome,
+            )
         }
     };
     let who = AuditWho {
@@ -180,23 +200,26 @@ async fn forward(
                 return Err(Problem::too_large(MAX_INJECTED_BODY).into());
             }
             let bytes = match c.req.body() {
-                Some(stream) => read_capped(&stream, MAX_INJECTED_BODY)
-                    .await
-                    .map_err(|e| match e {
-                        ReadError::TooLarge(_) => Problem::too_large(MAX_INJECTED_BODY),
-                        ReadError::Stream(_) => Problem::invalid_json("the body could not be read"),
-                    })?,
+                Some(stream) => {
+                    read_capped(&stream, MAX_INJECTED_BODY)
+                        .await
+                        .map_err(|e| match e {
+                            ReadError::TooLarge(_) => Problem::too_large(MAX_INJECTED_BODY),
+                            ReadError::Stream(_) => {
+                                Problem::invalid_json("the body could not be read")
+                            }
+                        })?
+                }
                 None => Vec::new(),
             };
             let ct = inbound.get("content-type").ok().flatten();
-            let rewritten = inject_body(ct.as_deref(), &bytes, field, value.as_str()).map_err(
-                |e| match e {
+            let rewritten =
+                inject_body(ct.as_deref(), &bytes, field, value.as_str()).map_err(|e| match e {
                     BodyError::UnsupportedType => Problem::unsupported_body_type(),
                     BodyError::NotAnObject | BodyError::Malformed => Problem::invalid_json(
                         "the body must be a JSON object or a form for this connector",
                     ),
-                },
-            )?;
+                })?;
             let _ = out.delete("content-length");
             Some(js_sys::Uint8Array::from(rewritten.as_slice()).into())
         }
@@ -244,23 +267,23 @@ fn grant_less(_c: &Call<'_>) -> AuditWho {
 }
 
 /// Writes the call's audit row after the response (and the connection's last use).
-fn audit(
-    c: &Call<'_>,
-    ctx: &Context,
-    who: &AuditWho,
-    path: &str,
-    started: f64,
-    outcome: &Outcome,
-) {
+fn audit(c: &Call<'_>, ctx: &Context, who: &AuditWho, path: &str, started: f64, outcome: &Outcome) {
     let env: Env = c.env.clone();
     let tenant = c.tid().to_string();
     let connection = c.m.param("cid").to_string();
-    let actor = c.caller.as_ref().map(|k| k.actor.clone()).unwrap_or_default();
+    let actor = c
+        .caller
+        .as_ref()
+        .map(|k| k.actor.clone())
+        .unwrap_or_default();
     let method = c.req.method();
     let request_id = c.request_id.clone();
     let request_bytes = length_of(&c.req.headers());
-    let (connector_id, connector_version, host) =
-        (who.connector_id.clone(), who.connector_version, who.host.clone());
+    let (connector_id, connector_version, host) = (
+        who.connector_id.clone(),
+        who.connector_version,
+        who.host.clone(),
+    );
     let path = path.to_string();
     let status = outcome.status;
     let response_bytes = outcome.response_bytes;

@@ -7,11 +7,11 @@ use crate::api::bodies::{self, ValidRoute};
 use crate::api::time::new_id;
 use crate::api::Problem;
 use crate::config::ConfigError;
+use crate::connector::{AuthSpec, ConnectorSpec, Placement};
 use crate::message::SimpleResponse;
 use crate::percent::query_first;
 use crate::platform::env::EnvBindings;
 use crate::platform::store::Store;
-use crate::connector::{AuthSpec, ConnectorSpec, Placement};
 use serde_json::{json, Value};
 
 /// A stored route as the base a PATCH applies to.

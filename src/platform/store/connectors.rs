@@ -271,9 +271,7 @@ pub(crate) fn connector_json(r: &ConnectorRow, versions: Option<&[VersionDbRow]>
         "updated_at": r.updated_at,
     });
     if let Some(versions) = versions {
-        let primary = versions
-            .iter()
-            .find(|x| x.state() == VersionState::Primary);
+        let primary = versions.iter().find(|x| x.state() == VersionState::Primary);
         v["primary_version"] = primary.map_or(Value::Null, |p| json!(p.number()));
         v["latest_version"] = versions.last().map_or(Value::Null, |l| json!(l.number()));
         v["spec"] = primary

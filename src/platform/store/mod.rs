@@ -18,9 +18,9 @@ pub(crate) use connections::{ConnectionChange, ConnectionRow, ConnectionUse, New
 pub(crate) use connectors::{
     client_secret_record_id, connector_json, ConnectorRow, VersionDbRow, VersionWriteRow,
 };
-pub(crate) use vault::{counts_json, IndexChange, IndexedRecord, JobState, VaultIndex};
 pub(crate) use domains::{DomainRow, DomainState};
 pub(crate) use error::StoreError;
+pub(crate) use vault::{counts_json, IndexChange, IndexedRecord, JobState, VaultIndex};
 
 use super::d1::DB_BINDING;
 use crate::api::paging::{encode_cursor, PageRequest};

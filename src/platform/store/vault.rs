@@ -81,9 +81,12 @@ impl Store {
 
     /// Forgets every record of a deleted tenant (after its envelopes went).
     pub(crate) async fn vault_index_remove_tenant(&self, tenant: &str) -> Result<(), StoreError> {
-        self.stmt("DELETE FROM vault_records WHERE tenant_id = ?1", &[s(tenant)])?
-            .run()
-            .await?;
+        self.stmt(
+            "DELETE FROM vault_records WHERE tenant_id = ?1",
+            &[s(tenant)],
+        )?
+        .run()
+        .await?;
         Ok(())
     }
 
