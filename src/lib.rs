@@ -9,6 +9,7 @@ pub mod body_limit;
 pub mod canonical_path;
 pub mod chain;
 pub mod config;
+pub mod connection_proxy;
 pub mod connector;
 pub mod d1_error;
 pub mod domains;
