@@ -3,6 +3,7 @@
 
 mod api;
 mod app;
+mod call_audit;
 mod body;
 mod d1;
 mod doh;
