@@ -170,8 +170,12 @@ impl Credentials {
             connection_id: id,
             audit: None,
         });
-        // The caller's own credentials are for Portico, never for the third party.
+        // The caller's own credentials are for Portico, never for the third party;
+        // nor is the header that named the connection.
         for name in ["authorization", "cookie", "proxy-authorization"] {
+            headers.remove(name);
+        }
+        if let ConnectionSource::Header(name) = &self.source {
             headers.remove(name);
         }
         Flow::Continue

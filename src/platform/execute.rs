@@ -59,11 +59,22 @@ pub(crate) async fn proxy(
             let sent = upstream::send(env, &call, req, &up_headers).await;
             if let Some(audit) = after.call_audit() {
                 let ended = Ended {
-                    status: sent.as_ref().map_or_else(ProxyError::status, |r| r.status()),
+                    status: sent
+                        .as_ref()
+                        .map_or_else(ProxyError::status, |r| r.status()),
                     started_ms,
-                    response_bytes: sent.as_ref().ok().and_then(|r| declared_length(&r.headers())),
+                    response_bytes: sent
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| declared_length(&r.headers())),
                 };
-                record(env, ctx, audit.clone(), ended, data_plane_request_id(&in_headers));
+                record(
+                    env,
+                    ctx,
+                    audit.clone(),
+                    ended,
+                    data_plane_request_id(&in_headers),
+                );
             }
             let res = match sent {
                 Ok(r) => r,

@@ -216,7 +216,13 @@ impl FastPath {
         let Some((after, started_ms)) = unpark(id) else {
             return String::new();
         };
-        audit(&after, started_ms, (status, declared_length(headers)), env, ctx);
+        audit(
+            &after,
+            started_ms,
+            (status, declared_length(headers)),
+            env,
+            ctx,
+        );
         let base = JsHeaders(headers);
         let mut log = EditLog::new(&base, cookies);
         after.on_response(status, &mut log);

@@ -3,8 +3,8 @@
 
 mod api;
 mod app;
-mod call_audit;
 mod body;
+mod call_audit;
 mod d1;
 mod doh;
 mod env;

@@ -12,10 +12,10 @@ use crate::connection_proxy::{forwardable_request_header, strip_response_headers
 use crate::error::ProxyError;
 use crate::grant::{Grant, GrantRefusal, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
+use crate::platform::call_audit::{declared_length, record, Ended};
 use crate::platform::execute::{log_error, to_js_response, with_mutable_headers};
 use crate::platform::grants;
 use crate::platform::headers::JsHeaders;
-use crate::platform::call_audit::{declared_length, record, Ended};
 use crate::platform::upstream::fetch_with_body;
 use crate::request::{CallAudit, CredentialFailure};
 use crate::upstream::{Target, UpstreamCall};
@@ -87,7 +87,11 @@ pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Respon
 fn audit_facts(c: &Call<'_>, grant: Option<&Grant>) -> CallAudit {
     CallAudit {
         tenant_id: c.tid().to_string(),
-        actor: c.caller.as_ref().map(|k| k.actor.clone()).unwrap_or_default(),
+        actor: c
+            .caller
+            .as_ref()
+            .map(|k| k.actor.clone())
+            .unwrap_or_default(),
         connection_id: c.m.param("cid").to_string(),
         connector_id: grant.map(|g| g.connector_id.clone()).unwrap_or_default(),
         connector_version: grant.map_or(0, |g| g.connector_version),
@@ -161,13 +165,25 @@ async fn forward(
     let out = web_sys::Headers::new()
         .map_err(|_| Problem::internal().caused_by("cannot create headers"))?;
     let inbound = c.req.headers();
+    // Names the caller's `Connection` lists are hop-by-hop too (RFC 9110 §7.6.1).
+    let listed: Vec<String> = inbound
+        .get("connection")
+        .ok()
+        .flatten()
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     for entry in inbound.entries() {
         let Ok(pair) = entry else { continue };
         let pair = js_sys::Array::from(&pair);
         let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
             continue;
         };
-        if forwardable_request_header(&k) {
+        if forwardable_request_header(&k) && !listed.contains(&k.to_ascii_lowercase()) {
             let _ = out.append(&k, &v);
         }
     }
