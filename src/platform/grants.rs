@@ -143,11 +143,23 @@ async fn load(
             kind: RecordKind::ConnectionSecret,
             id,
         };
-        let plain = vault
-            .get(record)
-            .await
-            .map_err(from_vault)?
-            .ok_or_else(|| unreadable("the connection's secret is missing"))?;
+        let object = row
+            .secret_object
+            .as_deref()
+            .ok_or_else(|| unreadable("the connection's secret is not indexed"))?;
+        let mut plain = vault.get(record, object).await.map_err(from_vault)?;
+        if plain.is_none() {
+            // A write or re-encryption may have replaced the object since the read
+            // above: follow the index once more.
+            let now = store
+                .vault_object(&record.key())
+                .await
+                .map_err(unreadable)?;
+            if let Some(now) = now.filter(|n| n != object) {
+                plain = vault.get(record, &now).await.map_err(from_vault)?;
+            }
+        }
+        let plain = plain.ok_or_else(|| unreadable("the connection's secret is missing"))?;
         Some(Credential::from_plaintext(&plain).map_err(unreadable)?)
     } else {
         None

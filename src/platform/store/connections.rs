@@ -5,6 +5,7 @@ use super::audit::{AuditCx, AuditEvent};
 use super::vault::IndexChange;
 use super::{after, page_body, s, GuardedWrite, Store, StoreError};
 use crate::api::paging::PageRequest;
+use crate::vault::RecordKind;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -40,6 +41,8 @@ pub(crate) struct ConnectionUse {
     pub(crate) policy_json: Option<String>,
     pub(crate) secret_set: f64,
     pub(crate) spec_json: String,
+    /// The KV object of the connection's secret.
+    pub(crate) secret_object: Option<String>,
 }
 
 const COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at";
@@ -159,11 +162,16 @@ impl Store {
     ) -> Result<Option<ConnectionUse>, StoreError> {
         let rows: Vec<ConnectionUse> = self
             .rows(
-                "SELECT c.id, c.tenant_id, c.connector_id, c.connector_version, c.state, c.policy_json, c.secret_set, v.spec_json \
+                "SELECT c.id, c.tenant_id, c.connector_id, c.connector_version, c.state, c.policy_json, c.secret_set, v.spec_json, \
+                 (SELECT r.object FROM vault_records r WHERE r.key = ?3) AS secret_object \
                  FROM connections c JOIN connector_versions v \
                  ON v.connector_id = c.connector_id AND v.version = c.connector_version \
                  WHERE c.tenant_id = ?1 AND c.id = ?2",
-                &[s(tid), s(id)],
+                &[
+                    s(tid),
+                    s(id),
+                    s(&RecordKind::ConnectionSecret.storage_key(tid, id)),
+                ],
             )
             .await?;
         Ok(rows.into_iter().next())
