@@ -126,11 +126,17 @@ pub(super) async fn versions(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
 pub(super) async fn version(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     let (row, _) = visible(c, store).await?;
     let ver = version_param(c)?;
-    let versions = store.list_versions(&row.id).await?;
-    versions
+    shown_version(store, &row.id, ver).await
+}
+
+/// Version `ver` of connector `cid` as the API shows it (404 if there is none).
+async fn shown_version(store: &Store, cid: &str, ver: u32) -> Result<SimpleResponse, Problem> {
+    store
+        .list_versions(cid)
+        .await?
         .iter()
         .find(|v| v.number() == ver)
-        .map(|v| json_response(200, &v.to_json(&row.id)))
+        .map(|v| json_response(200, &v.to_json(cid)))
         .ok_or_else(|| Problem::not_found("version"))
 }
 
@@ -397,12 +403,7 @@ pub(super) async fn publish_version(
             .await?;
         c.iso.grants.forget_all();
     }
-    let versions = store.list_versions(&row.id).await?;
-    versions
-        .iter()
-        .find(|v| v.number() == ver)
-        .map(|v| json_response(200, &v.to_json(&row.id)))
-        .ok_or_else(|| Problem::not_found("version"))
+    shown_version(store, &row.id, ver).await
 }
 
 /// `DELETE /connectors/{cid}`: refused while a connection uses it.

@@ -46,10 +46,9 @@ pub(crate) struct ConnectionUse {
 }
 
 const COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at";
-/// `COLS` plus the connector version's auth type, for reads.
-const READ_COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at, \
-     (SELECT json_extract(v.spec_json, '$.auth.type') FROM connector_versions v \
-      WHERE v.connector_id = connections.connector_id AND v.version = connections.connector_version) AS auth_type";
+/// What reads add to `COLS`: the connector version's auth type.
+const AUTH_TYPE: &str = "(SELECT json_extract(v.spec_json, '$.auth.type') FROM connector_versions v \
+     WHERE v.connector_id = connections.connector_id AND v.version = connections.connector_version) AS auth_type";
 
 impl ConnectionRow {
     pub(crate) fn version(&self) -> u32 {
@@ -114,7 +113,9 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let rows: Vec<ConnectionRow> = self
             .rows(
-                &format!("SELECT {READ_COLS} FROM connections WHERE tenant_id = ?1 AND id = ?2"),
+                &format!(
+                    "SELECT {COLS}, {AUTH_TYPE} FROM connections WHERE tenant_id = ?1 AND id = ?2"
+                ),
                 &[s(tid), s(id)],
             )
             .await?;
@@ -130,7 +131,7 @@ impl Store {
         let mut rows: Vec<ConnectionRow> = self
             .rows(
                 &format!(
-                    "SELECT {READ_COLS} FROM connections WHERE tenant_id = ?4 \
+                    "SELECT {COLS}, {AUTH_TYPE} FROM connections WHERE tenant_id = ?4 \
                      AND (?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)) \
                      ORDER BY created_at, id LIMIT ?3"
                 ),
