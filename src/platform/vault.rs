@@ -112,17 +112,30 @@ pub(crate) struct Record<'a> {
     pub(crate) id: &'a str,
 }
 
-impl Record<'_> {
+impl<'a> Record<'a> {
     pub(crate) fn key(&self) -> String {
         self.kind.storage_key(self.tenant, self.id)
     }
 
-    fn binding(&self) -> Binding<'_> {
-        Binding {
+    /// The binding of this record's envelope in `object`: the id bound into the
+    /// associated data is `<record id>/<generation>`, so an envelope replayed onto
+    /// another generation of the same record (an old secret over a rotated one)
+    /// fails closed like one moved to another record. `None`: not this record's.
+    fn binding<'o>(&self, object: &'o str) -> Option<Binding<'o>>
+    where
+        'a: 'o,
+    {
+        let key = self.key();
+        let generation = object.strip_prefix(key.as_str())?.strip_prefix('/')?;
+        if generation.is_empty() || generation.contains('/') {
+            return None;
+        }
+        let start = key.len().checked_sub(self.id.len())?;
+        Some(Binding {
             tenant: self.tenant,
             kind: self.kind,
-            id: self.id,
-        }
+            id: object.get(start..)?,
+        })
     }
 }
 
@@ -154,9 +167,6 @@ impl<'a> Vault<'a> {
         record: Record<'_>,
         plaintext: &Secret,
     ) -> Result<Stored, VaultFailure> {
-        let key = self.state.data_key(self.active_kid(), record.tenant)?;
-        let nonce = crate::vault::crypto::random_nonce()?;
-        let envelope = seal_with(&key, &record.binding(), plaintext.expose(), nonce)?;
         let mut generation = [0u8; 8];
         getrandom::getrandom(&mut generation).map_err(|_| VaultError::Random)?;
         let object = format!(
@@ -167,6 +177,12 @@ impl<'a> Vault<'a> {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
+        let binding = record
+            .binding(&object)
+            .ok_or(VaultError::Malformed("object key"))?;
+        let key = self.state.data_key(self.active_kid(), record.tenant)?;
+        let nonce = crate::vault::crypto::random_nonce()?;
+        let envelope = seal_with(&key, &binding, plaintext.expose(), nonce)?;
         self.kv
             .put(&object, envelope.to_json())
             .map_err(storage)?
@@ -190,14 +206,18 @@ impl<'a> Vault<'a> {
             .transpose()
     }
 
-    /// Opens `envelope` as `record`'s (fails closed for any other record).
+    /// Opens `envelope`, read from `object`, as `record`'s (fails closed for any
+    /// other record, or another object of it).
     pub(crate) fn open_envelope(
         &self,
         record: Record<'_>,
+        object: &str,
         envelope: &Envelope,
     ) -> Result<Secret, VaultFailure> {
+        // The index points elsewhere than this record: never read it as ours.
+        let binding = record.binding(object).ok_or(VaultError::Decrypt)?;
         let key = self.state.data_key(&envelope.kid, record.tenant)?;
-        Ok(open_with(&key, &record.binding(), envelope)?)
+        Ok(open_with(&key, &binding, envelope)?)
     }
 
     /// Reads and opens `record`'s secret from `object` (`None`: no such object).
@@ -206,13 +226,12 @@ impl<'a> Vault<'a> {
         record: Record<'_>,
         object: &str,
     ) -> Result<Option<Secret>, VaultFailure> {
-        if !object.starts_with(&record.key()) {
-            // The index points elsewhere than this record: never read it as ours.
+        if record.binding(object).is_none() {
             return Err(VaultFailure::Crypto(VaultError::Decrypt));
         }
         match self.envelope(object).await? {
             None => Ok(None),
-            Some(e) => self.open_envelope(record, &e).map(Some),
+            Some(e) => self.open_envelope(record, object, &e).map(Some),
         }
     }
 
@@ -238,7 +257,7 @@ impl<'a> Vault<'a> {
                 object: object.to_string(),
             }));
         }
-        let plain = self.open_envelope(record, &envelope)?;
+        let plain = self.open_envelope(record, object, &envelope)?;
         self.put(record, &plain).await.map(Some)
     }
 }
