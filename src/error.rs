@@ -50,6 +50,15 @@ pub enum ProxyError {
         /// Log-only detail.
         detail: String,
     },
+    /// The credential vault is off (no usable key ring) for a call that needs it.
+    #[error("vault unavailable")]
+    VaultUnavailable,
+    /// A connection's policy refuses the call (the reason names the rule only).
+    #[error("connection policy denied the call: {0}")]
+    PolicyDenied(String),
+    /// The connection cannot be used in its current state.
+    #[error("connection not ready: {0}")]
+    ConnectionNotReady(&'static str),
     /// A handler's upstream did not answer in time.
     #[error("{handler} timed out")]
     HandlerTimeout {
@@ -73,9 +82,11 @@ impl ProxyError {
         match self {
             Self::MissingHost | Self::InvalidHost | Self::InvalidPath(_) => 400,
             Self::UnknownHost | Self::NoRoute => 404,
+            Self::PolicyDenied(_) => 403,
+            Self::ConnectionNotReady(_) => 409,
             Self::RateLimited { .. } => 429,
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => 502,
-            Self::ConfigInvalid => 503,
+            Self::ConfigInvalid | Self::VaultUnavailable => 503,
             Self::ResolveTimeout | Self::HandlerTimeout { .. } => 504,
             Self::HandlerMisconfigured { .. } => 500,
         }
@@ -87,6 +98,9 @@ impl ProxyError {
             Self::MissingHost | Self::InvalidHost | Self::UnknownHost | Self::NoRoute => None,
             Self::InvalidPath(_) => Some("invalid_path".into()),
             Self::RateLimited { .. } => Some("rate_limited".into()),
+            Self::VaultUnavailable => Some("vault_unavailable".into()),
+            Self::PolicyDenied(_) => Some("policy_denied".into()),
+            Self::ConnectionNotReady(_) => Some("connection_not_ready".into()),
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) => Some("data_plane_error".into()),
             Self::ResolveTimeout => Some("resolve_host_timeout".into()),
             Self::ConfigInvalid => Some("config_invalid".into()),
@@ -106,6 +120,9 @@ impl ProxyError {
             Self::NoRoute => "No matching route",
             Self::InvalidPath(_) => "Invalid path",
             Self::RateLimited { .. } => "Too many requests",
+            Self::VaultUnavailable => "Service unavailable: credential vault unavailable",
+            Self::PolicyDenied(_) => "Forbidden by the connection policy",
+            Self::ConnectionNotReady(_) => "Connection not ready",
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => {
                 "Bad gateway"
             }

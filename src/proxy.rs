@@ -242,7 +242,12 @@ pub fn plan(
             Some(early) => Decided::Answer(early),
             None => match chain.terminal.plan(&cx, headers) {
                 Ok(TerminalPlan::Respond(res)) => Decided::Answer(Ok(res)),
-                Ok(TerminalPlan::Call(call)) => Decided::Call(call),
+                Ok(TerminalPlan::Call(mut call)) => {
+                    match chain.on_call(&cx, &state, &mut call, headers) {
+                        Ok(()) => Decided::Call(call),
+                        Err(e) => Decided::Answer(Err(e)),
+                    }
+                }
                 Err(e) => Decided::Answer(Err(e)),
             },
         };

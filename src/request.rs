@@ -5,6 +5,7 @@
 use crate::auth::jwks_cache::JwksError;
 use crate::auth::KeySet;
 use crate::error::ProxyError;
+use crate::grant::Grant;
 use crate::message::SimpleResponse;
 use std::rc::Rc;
 
@@ -75,6 +76,22 @@ pub struct RequestState {
     /// middleware guards the route: its response is per user, so `cache` marks
     /// it `private`.
     pub credentialed: bool,
+    /// What a `credentials` handler decided in the request phase, for the call.
+    pub credentials: Option<CredentialUse>,
+}
+
+/// The connection a `credentials` handler uses and the verified caller it read
+/// before removing the caller's `Authorization` (the connection policy needs it).
+#[derive(Debug, Default, Clone)]
+pub struct CredentialUse {
+    /// The connection id.
+    pub connection_id: String,
+    /// The caller's verified `sub`.
+    pub subject: Option<String>,
+    /// The caller's verified `scope` claim.
+    pub scopes: Option<String>,
+    /// Response headers the connector strips.
+    pub strip_response: Vec<String>,
 }
 
 /// What a request-phase step decided.
@@ -106,6 +123,11 @@ pub enum Need {
         /// The full counter key (tenant and route prefixed).
         key: String,
     },
+    /// A connection of the route's tenant, opened for use (`credentials`).
+    Credential {
+        /// The connection id.
+        connection_id: String,
+    },
 }
 
 /// Why a need could not be met (never carries request data).
@@ -121,6 +143,23 @@ pub enum NeedError {
     /// The limiter binding is missing or failed.
     #[error("rate limiter unavailable: {0}")]
     RateLimiter(String),
+    /// The connection could not be opened.
+    #[error("credential: {0}")]
+    Credential(#[from] CredentialFailure),
+}
+
+/// Why a connection could not be opened for a request (never carries a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialFailure {
+    /// No such connection for this tenant.
+    #[error("no such connection")]
+    NotFound,
+    /// The vault is off.
+    #[error("vault unavailable")]
+    VaultUnavailable,
+    /// Storage failed, or the stored secret or spec cannot be read or opened.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// A rate limiter's answer for one key.
@@ -140,7 +179,11 @@ pub type JwksResult = Result<Rc<KeySet>, NeedError>;
 pub struct Prefetched {
     jwks: Vec<(Rc<str>, JwksResult)>,
     rate: Vec<(Rc<str>, String, Result<RateDecision, NeedError>)>,
+    grants: Vec<(String, GrantResult)>,
 }
+
+/// A connection opened for use, or why not.
+pub type GrantResult = Result<Rc<Grant>, NeedError>;
 
 impl Prefetched {
     /// Nothing fetched.
@@ -179,7 +222,22 @@ impl Prefetched {
         match need {
             Need::Jwks { url, .. } => self.jwks(url).is_some(),
             Need::RateLimit { limiter, key } => self.rate_limit(limiter, key).is_some(),
+            Need::Credential { connection_id } => self.grant(connection_id).is_some(),
         }
+    }
+
+    /// The connection opened for `connection_id`, if that need was met (or failed).
+    pub fn grant(&self, connection_id: &str) -> Option<&GrantResult> {
+        self.grants
+            .iter()
+            .find(|(c, _)| c == connection_id)
+            .map(|(_, g)| g)
+    }
+
+    /// Records an opened connection (or why it could not be opened).
+    pub fn put_grant(&mut self, connection_id: String, grant: GrantResult) {
+        self.grants.retain(|(c, _)| *c != connection_id);
+        self.grants.push((connection_id, grant));
     }
 
     /// Records the keys (or the failure) for a JWKS URL.

@@ -45,6 +45,10 @@ pub fn authorize(
             ));
         }
         if path_tenant.is_some_and(|t| t != own) {
+            // Connections do not even admit to existing under another tenant.
+            if spec.template.starts_with("/tenants/{tid}/connections") {
+                return Err(Problem::not_found("connection"));
+            }
             return Err(Problem::forbidden("the token belongs to another tenant"));
         }
     }

@@ -7,6 +7,7 @@ pub const DOCUMENT: &str = include_str!("openapi.json");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::operations::OpMethod;
     use crate::api::OPERATIONS;
     use serde_json::Value;
     use std::collections::BTreeSet;
@@ -31,14 +32,19 @@ mod tests {
                 documented.insert((method.to_ascii_uppercase(), path.clone(), scope));
             }
         }
+        // An `ANY` operation is documented under each method it forwards, and a
+        // catch-all `{*name}` is OpenAPI's `{name}`.
         let implemented: BTreeSet<_> = OPERATIONS
             .iter()
-            .map(|s| {
-                (
-                    s.method.as_str().to_string(),
-                    s.template.to_string(),
-                    s.scope.map(str::to_string),
-                )
+            .flat_map(|s| {
+                let methods: Vec<&str> = match s.method {
+                    OpMethod::Any => vec!["GET", "POST", "PUT", "PATCH", "DELETE"],
+                    m => vec![m.as_str()],
+                };
+                let template = s.template.replace("{*", "{");
+                methods
+                    .into_iter()
+                    .map(move |m| (m.to_string(), template.clone(), s.scope.map(str::to_string)))
             })
             .collect();
         assert_eq!(documented, implemented);

@@ -43,6 +43,42 @@ pub enum Op {
     ListAudit,
     /// `GET /control-plane/hosts/{host}`
     ResolveHost,
+    /// `GET /connectors`
+    ListConnectors,
+    /// `POST /connectors`
+    CreateConnector,
+    /// `GET /connectors/{cid}`
+    GetConnector,
+    /// `DELETE /connectors/{cid}`
+    DeleteConnector,
+    /// `GET /connectors/{cid}/versions`
+    ListConnectorVersions,
+    /// `POST /connectors/{cid}/versions`
+    CreateConnectorVersion,
+    /// `GET /connectors/{cid}/versions/{ver}`
+    GetConnectorVersion,
+    /// `PATCH /connectors/{cid}/versions/{ver}`
+    UpdateConnectorVersion,
+    /// `POST /connectors/{cid}/versions/{ver}/_publish`
+    PublishConnectorVersion,
+    /// `GET /tenants/{tid}/connections`
+    ListConnections,
+    /// `POST /tenants/{tid}/connections`
+    CreateConnection,
+    /// `GET /tenants/{tid}/connections/{cid}`
+    GetConnection,
+    /// `PATCH /tenants/{tid}/connections/{cid}`
+    UpdateConnection,
+    /// `DELETE /tenants/{tid}/connections/{cid}`
+    DeleteConnection,
+    /// `POST /tenants/{tid}/connections/{cid}/_disconnect`
+    DisconnectConnection,
+    /// `ANY /tenants/{tid}/connections/{cid}/proxy/{*path}`
+    ProxyConnection,
+    /// `GET /vault/status`
+    VaultStatus,
+    /// `POST /vault/_reencrypt`
+    VaultReencrypt,
 }
 
 /// The method an operation answers.
@@ -115,7 +151,7 @@ pub const fn spec(
 }
 
 /// Every operation the API serves.
-pub static OPERATIONS: [OpSpec; 19] = [
+pub static OPERATIONS: [OpSpec; 37] = [
     spec(Op::OpenApi, OpMethod::Get, "/openapi.json", None, false),
     spec(
         Op::ListTenants,
@@ -241,6 +277,132 @@ pub static OPERATIONS: [OpSpec; 19] = [
         OpMethod::Get,
         "/control-plane/hosts/{host}",
         Some("proxy:resolve_host"),
+        true,
+    ),
+    spec(
+        Op::ListConnectors,
+        OpMethod::Get,
+        "/connectors",
+        Some("connectors:read"),
+        false,
+    ),
+    spec(
+        Op::CreateConnector,
+        OpMethod::Post,
+        "/connectors",
+        Some("connectors:write"),
+        false,
+    ),
+    spec(
+        Op::GetConnector,
+        OpMethod::Get,
+        "/connectors/{cid}",
+        Some("connectors:read"),
+        false,
+    ),
+    spec(
+        Op::DeleteConnector,
+        OpMethod::Delete,
+        "/connectors/{cid}",
+        Some("connectors:write"),
+        false,
+    ),
+    spec(
+        Op::ListConnectorVersions,
+        OpMethod::Get,
+        "/connectors/{cid}/versions",
+        Some("connectors:read"),
+        false,
+    ),
+    spec(
+        Op::CreateConnectorVersion,
+        OpMethod::Post,
+        "/connectors/{cid}/versions",
+        Some("connectors:write"),
+        false,
+    ),
+    spec(
+        Op::GetConnectorVersion,
+        OpMethod::Get,
+        "/connectors/{cid}/versions/{ver}",
+        Some("connectors:read"),
+        false,
+    ),
+    spec(
+        Op::UpdateConnectorVersion,
+        OpMethod::Patch,
+        "/connectors/{cid}/versions/{ver}",
+        Some("connectors:write"),
+        false,
+    ),
+    spec(
+        Op::PublishConnectorVersion,
+        OpMethod::Post,
+        "/connectors/{cid}/versions/{ver}/_publish",
+        Some("connectors:write"),
+        false,
+    ),
+    spec(
+        Op::ListConnections,
+        OpMethod::Get,
+        "/tenants/{tid}/connections",
+        Some("connections:read"),
+        false,
+    ),
+    spec(
+        Op::CreateConnection,
+        OpMethod::Post,
+        "/tenants/{tid}/connections",
+        Some("connections:write"),
+        false,
+    ),
+    spec(
+        Op::GetConnection,
+        OpMethod::Get,
+        "/tenants/{tid}/connections/{cid}",
+        Some("connections:read"),
+        false,
+    ),
+    spec(
+        Op::UpdateConnection,
+        OpMethod::Patch,
+        "/tenants/{tid}/connections/{cid}",
+        Some("connections:write"),
+        false,
+    ),
+    spec(
+        Op::DeleteConnection,
+        OpMethod::Delete,
+        "/tenants/{tid}/connections/{cid}",
+        Some("connections:write"),
+        false,
+    ),
+    spec(
+        Op::DisconnectConnection,
+        OpMethod::Post,
+        "/tenants/{tid}/connections/{cid}/_disconnect",
+        Some("connections:write"),
+        false,
+    ),
+    spec(
+        Op::ProxyConnection,
+        OpMethod::Any,
+        "/tenants/{tid}/connections/{cid}/proxy/{*path}",
+        Some("connections:proxy"),
+        false,
+    ),
+    spec(
+        Op::VaultStatus,
+        OpMethod::Get,
+        "/vault/status",
+        Some("vault:read"),
+        true,
+    ),
+    spec(
+        Op::VaultReencrypt,
+        OpMethod::Post,
+        "/vault/_reencrypt",
+        Some("vault:write"),
         true,
     ),
 ];

@@ -140,6 +140,20 @@ impl Problem {
         p
     }
 
+    /// 409 with a specific code (`version_immutable`, `connector_in_use`).
+    pub fn conflict_kind(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self::new(kind, detail)
+    }
+
+    /// 503 while the credential vault has no usable key ring (the reason is logged
+    /// once per isolate, not sent).
+    pub fn vault_unavailable() -> Self {
+        Self::new(
+            ProblemKind::VaultUnavailable,
+            "the credential vault is unavailable on this deployment",
+        )
+    }
+
     /// 413.
     pub fn too_large(limit: usize) -> Self {
         Self::new(
@@ -153,6 +167,14 @@ impl Problem {
         Self::new(
             ProblemKind::UnsupportedMediaType,
             "request bodies must be application/json",
+        )
+    }
+
+    /// 415 for a body Portico must place a key in but cannot parse.
+    pub fn unsupported_body_type() -> Self {
+        Self::new(
+            ProblemKind::UnsupportedMediaType,
+            "this connector places its key in the body: send application/json or application/x-www-form-urlencoded",
         )
     }
 
@@ -203,7 +225,8 @@ impl Problem {
         let mut res = SimpleResponse::text(self.status(), self.body(request_id).to_string());
         res.headers = crate::message::HeaderList::new()
             .with("content-type", "application/problem+json")
-            .with("cache-control", "no-store");
+            .with("cache-control", "no-store")
+            .with(crate::error::ERROR_HEADER, self.code());
         for (k, v) in &self.headers {
             res.headers = std::mem::take(&mut res.headers).with(k, v);
         }

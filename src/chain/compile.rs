@@ -3,8 +3,8 @@
 
 use super::kind::HandlerKind;
 use super::{
-    basic_auth, cache, cookies, cors, custom, forwarded, headers, jwt, location, rate_limit, Chain,
-    Middleware,
+    basic_auth, cache, cookies, cors, credentials, custom, forwarded, headers, jwt, location,
+    rate_limit, Chain, Middleware,
 };
 use crate::chain::Terminal;
 use crate::config::diag::{field, index, Diagnostics};
@@ -22,6 +22,8 @@ enum Compiled {
     Location(Option<String>, String),
     /// A `claim:` key needs the `jwt` handler before it.
     RateLimit(rate_limit::PendingRateLimit, String),
+    /// Takes the `jwt` handler before it (claims, policy callers).
+    Credentials(credentials::PendingCredentials, String),
 }
 
 /// Compiles `handlers` at `path`. `bindings` checks binding names when given;
@@ -156,6 +158,31 @@ pub fn compile_chain(
                     middleware.push(Middleware::RateLimit(pending.with_jwt(jwt)));
                 }
             }
+            Compiled::Credentials(pending, opath) => {
+                let jwt = middleware.iter().rev().find_map(|m| {
+                    if let Middleware::Jwt(j) = m {
+                        Some(j.clone())
+                    } else {
+                        None
+                    }
+                });
+                if pending.needs_jwt() && jwt.is_none() {
+                    diags.error(
+                        field(&opath, "connection_id"),
+                        "a {claim:..} connection needs a jwt handler before this credentials handler",
+                    );
+                } else if !matches!(terminal, Terminal::Http(_)) {
+                    diags.error(
+                        field(&opath, "connection_id"),
+                        format!(
+                            "credentials need an http terminal, not '{}'",
+                            terminal.type_name()
+                        ),
+                    );
+                } else {
+                    middleware.push(Middleware::Credentials(pending.with_jwt(jwt)));
+                }
+            }
             Compiled::Terminal(_) => {}
         }
     }
@@ -283,13 +310,8 @@ fn compile_one(
             .map(Compiled::Middleware),
         HandlerKind::RateLimit => rate_limit::RateLimit::compile(&mut f, bindings, route_id, diags)
             .map(|p| Compiled::RateLimit(p, opath.to_string())),
-        HandlerKind::Credentials => {
-            diags.error(
-                type_path,
-                format!("handler type '{kind}' is not available in this release"),
-            );
-            None
-        }
+        HandlerKind::Credentials => credentials::Credentials::compile(&mut f, diags)
+            .map(|p| Compiled::Credentials(p, opath.to_string())),
     };
     f.finish(diags);
     out

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod compile;
 pub mod cookies;
 pub mod cors;
+pub mod credentials;
 pub mod custom;
 pub mod forwarded;
 pub mod headers;
@@ -21,6 +22,7 @@ pub mod terminal;
 use crate::error::ProxyError;
 use crate::message::{HeaderAccess, SimpleResponse};
 use crate::request::{Flow, Need, RequestCx, RequestState};
+use crate::upstream::UpstreamCall;
 pub use kind::HandlerKind;
 use std::rc::Rc;
 pub use terminal::{Terminal, TerminalPlan};
@@ -46,6 +48,8 @@ pub enum Middleware {
     RewriteLocation(location::RewriteLocation),
     /// `rate_limit`
     RateLimit(rate_limit::RateLimit),
+    /// `credentials`
+    Credentials(credentials::Credentials),
     /// A type registered by an embedder.
     Custom(Rc<dyn custom::CustomHandler>),
 }
@@ -69,6 +73,7 @@ impl Middleware {
             Self::RewriteCookies(_) => HandlerKind::RewriteCookies,
             Self::RewriteLocation(_) => HandlerKind::RewriteLocation,
             Self::RateLimit(_) => HandlerKind::RateLimit,
+            Self::Credentials(_) => HandlerKind::Credentials,
             Self::Custom(_) => return None,
         })
     }
@@ -101,6 +106,7 @@ impl Middleware {
                 Flow::Continue
             }
             Self::RateLimit(m) => m.on_request(cx),
+            Self::Credentials(m) => m.on_request(cx, state, headers),
             Self::Custom(m) => m.on_request(cx, headers),
             Self::Cache(_) | Self::RewriteCookies(_) | Self::RewriteLocation(_) => Flow::Continue,
         }
@@ -121,6 +127,7 @@ impl Middleware {
             Self::RewriteCookies(m) => m.on_response(cx, headers),
             Self::RewriteLocation(m) => m.on_response(cx, status, headers),
             Self::Custom(m) => m.on_response(cx, status, headers),
+            Self::Credentials(m) => m.on_response(state, headers),
             Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => {}
         }
     }
@@ -130,6 +137,7 @@ impl Middleware {
         match self {
             Self::Jwt(m) => m.need(cx, inbound),
             Self::RateLimit(m) => m.need(cx, inbound),
+            Self::Credentials(m) => m.need(cx, inbound),
             Self::Cors(_)
             | Self::BasicAuth(_)
             | Self::Headers(_)
@@ -146,7 +154,7 @@ impl Middleware {
     /// then known when the request is planned.
     pub fn response_is_static(&self) -> bool {
         match self {
-            Self::Cors(_) | Self::Headers(_) => true,
+            Self::Cors(_) | Self::Headers(_) | Self::Credentials(_) => true,
             Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => true,
             Self::Cache(_)
             | Self::RewriteCookies(_)
@@ -164,6 +172,7 @@ impl Middleware {
             | Self::Cache(_)
             | Self::RewriteCookies(_)
             | Self::RewriteLocation(_)
+            | Self::Credentials(_)
             | Self::Custom(_) => true,
             Self::BasicAuth(_) | Self::Jwt(_) | Self::Forwarded(_) | Self::RateLimit(_) => false,
         }
@@ -240,6 +249,31 @@ impl Chain {
             ran: self.middleware.len(),
             early: None,
         }
+    }
+
+    /// After the terminal planned `call`: the middleware that act on the call itself
+    /// (`credentials` checks its URL and injects into it).
+    pub fn on_call(
+        &self,
+        cx: &RequestCx<'_>,
+        state: &RequestState,
+        call: &mut UpstreamCall,
+        headers: &mut dyn HeaderAccess,
+    ) -> Result<(), ProxyError> {
+        for m in &self.middleware {
+            if let Middleware::Credentials(c) = m {
+                c.on_call(cx, state, call, headers)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The `credentials` handlers' literal connection ids (checked at write time).
+    pub fn literal_connections(&self) -> impl Iterator<Item = &str> {
+        self.middleware.iter().filter_map(|m| match m {
+            Middleware::Credentials(c) => c.literal_connection(),
+            _ => None,
+        })
     }
 
     /// Runs the response phase of the first `ran` middleware, innermost first.

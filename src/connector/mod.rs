@@ -4,6 +4,14 @@
 
 use crate::url::BaseUrl;
 
+pub mod spec;
+pub mod versions;
+
+pub use spec::{
+    validate_version, InvalidHostPattern, InvalidUrl, SecretField, UrlRules, VersionWrite,
+};
+pub use versions::{next_version, publish, settle, PublishError, VersionRow};
+
 /// A connector version's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VersionState {

@@ -62,10 +62,9 @@ async fn run(
         now_s(),
     )?;
     match entry {
-        Entry::Api { path, query } => {
-            let res = api::handle(iso, env, req, &path, &query).await;
-            to_js_response(&res, method == "HEAD").map_err(|_| execute::internal("api"))
-        }
+        Entry::Api { path, query } => api::handle(iso, env, ctx, req, &path, &query)
+            .await
+            .map_err(|_| execute::internal("api")),
         Entry::Proxy(head) => execute::proxy(iso, env, ctx, req, head, trace).await,
     }
 }

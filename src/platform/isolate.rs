@@ -2,10 +2,13 @@
 //! parsed static document, in-flight source reads and debug counters.
 
 use super::env::{var, EnvBindings};
+use super::grants::GrantCache;
 use super::shared::SingleFlight;
+use super::vault::VaultState;
 use crate::api::route_policy::RoutePolicy;
 use crate::api::settings::ApiSettings;
 use crate::auth::jwks_cache::JwksCache;
+use crate::auth::token_cache::TokenCache;
 use crate::canonical_path::EncodedSlashes;
 use crate::chain::rate_limit::{parse_limiters, LimiterSpec, LIMITERS_VAR};
 use crate::config::document::StaticDocument;
@@ -19,6 +22,9 @@ use crate::routing::limits::FilterLimits;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::Rc;
 use worker::Env;
+
+/// Management API tokens remembered per isolate.
+const API_TOKEN_CACHE: usize = 256;
 
 /// A compiled host, or why its stored config could not be compiled.
 pub(crate) type Compiled = Result<Rc<HostConfig>, Rc<str>>;
@@ -90,6 +96,12 @@ pub(crate) struct Isolate {
     pub(crate) jwks_inflight: SingleFlight,
     /// `PORTICO_RATE_LIMITERS`: the limiter bindings `rate_limit` may name.
     pub(crate) rate_limiters: Vec<LimiterSpec>,
+    /// Management API tokens already verified against the inline keys.
+    pub(crate) api_tokens: RefCell<TokenCache>,
+    /// The credential vault's key ring and derived keys.
+    pub(crate) vault: VaultState,
+    /// Connections opened for calls, kept for a few seconds.
+    pub(crate) grants: GrantCache,
     /// The remote source's client-credentials token.
     pub(crate) remote_token: RefCell<Option<CachedToken>>,
     static_doc: OnceCell<Result<Rc<StaticDocument>, ConfigErrors>>,
@@ -167,6 +179,9 @@ impl Isolate {
             domains,
             jwks_inflight: SingleFlight::new(),
             remote_token: RefCell::new(None),
+            vault: VaultState::from_env(env),
+            api_tokens: RefCell::new(TokenCache::new(API_TOKEN_CACHE)),
+            grants: GrantCache::from_env(env),
             rate_limiters,
             memory: RefCell::new(MemoryCache::new(ttls.max_entries)),
             ttls,

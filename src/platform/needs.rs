@@ -3,11 +3,12 @@
 //! it needs nothing more. The chain itself never awaits.
 
 use super::env::binding;
+use super::grants;
 use super::isolate::Isolate;
 use super::jwks;
 use crate::message::HeaderAccess;
 use crate::proxy::Routed;
-use crate::request::{Need, NeedError, Prefetched, RateDecision, RequestHead};
+use crate::request::{GrantResult, Need, NeedError, Prefetched, RateDecision, RequestHead};
 use futures_util::future::join_all;
 use js_sys::{Array, Object, Promise, Reflect};
 use std::rc::Rc;
@@ -21,6 +22,7 @@ const MAX_ROUNDS: usize = 3;
 enum Met {
     Jwks(Rc<str>, Result<Rc<crate::auth::KeySet>, NeedError>),
     Rate(Rc<str>, String, Result<RateDecision, NeedError>),
+    Grant(String, GrantResult),
 }
 
 /// Everything the selected chain needs, fetched.
@@ -37,10 +39,12 @@ pub(crate) async fn satisfy(
         if needs.is_empty() {
             break;
         }
-        for met in join_all(needs.into_iter().map(|n| meet(iso, env, n))).await {
+        let tenant = &routed.config().tenant_id;
+        for met in join_all(needs.into_iter().map(|n| meet(iso, env, tenant, n))).await {
             match met {
                 Met::Jwks(url, keys) => pre.put_jwks(url, keys),
                 Met::Rate(limiter, key, d) => pre.put_rate_limit(limiter, key, d),
+                Met::Grant(id, g) => pre.put_grant(id, g),
             }
         }
     }
@@ -68,14 +72,27 @@ pub(crate) fn satisfy_now(
                     None => return false,
                 },
                 Need::RateLimit { .. } => return false,
+                Need::Credential { connection_id } => {
+                    let tenant = &routed.config().tenant_id;
+                    match iso.grants.now(tenant, &connection_id, js_sys::Date::now()) {
+                        Some(g) => pre.put_grant(connection_id, g.map_err(NeedError::from)),
+                        None => return false,
+                    }
+                }
             }
         }
     }
     false
 }
 
-async fn meet(iso: &Rc<Isolate>, env: &Env, need: Need) -> Met {
+async fn meet(iso: &Rc<Isolate>, env: &Env, tenant: &str, need: Need) -> Met {
     match need {
+        Need::Credential { connection_id } => {
+            let g = grants::open(iso, env, tenant, &connection_id)
+                .await
+                .map_err(NeedError::from);
+            Met::Grant(connection_id, g)
+        }
         Need::Jwks { url, kid } => {
             let keys = jwks::keys_for(iso, &url, kid.as_deref())
                 .await

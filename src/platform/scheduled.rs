@@ -2,7 +2,9 @@
 //! every trigger; a job is idempotent, bounded per run and records its own outcome
 //! (the handler's return value is discarded). Add a job as a `Job` variant.
 
+use super::env::var;
 use super::isolate::Isolate;
+use super::rotation::{reencrypt_batch, RotationError};
 use super::store::{AuditCx, Store, StoreError};
 use super::verify::recheck_pending;
 use crate::api::time::iso8601;
@@ -16,15 +18,26 @@ enum Job {
     /// Remove domains pending longer than `PORTICO_PENDING_DOMAIN_DAYS`, so an
     /// unproven claim cannot block a name for its real owner forever.
     ExpirePendingDomains,
+    /// Re-seal vault records still under an old kid (one batch per run).
+    ReencryptVault,
+    /// Delete audit rows older than `PORTICO_AUDIT_RETENTION_DAYS`.
+    PurgeAudit,
 }
 
 impl Job {
-    const ALL: [Job; 2] = [Job::RecheckPendingDomains, Job::ExpirePendingDomains];
+    const ALL: [Job; 4] = [
+        Job::RecheckPendingDomains,
+        Job::ExpirePendingDomains,
+        Job::ReencryptVault,
+        Job::PurgeAudit,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Self::RecheckPendingDomains => "recheck-pending-domains",
             Self::ExpirePendingDomains => "expire-pending-domains",
+            Self::ReencryptVault => "vault-reencrypt",
+            Self::PurgeAudit => "purge-audit",
         }
     }
 
@@ -43,6 +56,29 @@ impl Job {
             at,
         };
         match self {
+            Self::ReencryptVault => {
+                if iso.vault.ring().is_none() {
+                    return Ok("off (no vault key ring)".into());
+                }
+                reencrypt_batch(iso, env, &store, at)
+                    .await
+                    .map(|v| v.to_string())
+                    .map_err(|e| match e {
+                        RotationError::Store(s) => s,
+                        RotationError::Vault(v) => StoreError::Unavailable(v.to_string()),
+                    })
+            }
+            Self::PurgeAudit => {
+                let days = audit_retention_days(env);
+                if days == 0 {
+                    return Ok("off (PORTICO_AUDIT_RETENTION_DAYS=0)".into());
+                }
+                let cutoff = iso8601(now_ms.saturating_sub(days.saturating_mul(86_400_000)));
+                store
+                    .purge_audit(&cutoff, AUDIT_PURGE_BATCH)
+                    .await
+                    .map(|n| format!("removed {n} audit rows older than {cutoff}"))
+            }
             Self::ExpirePendingDomains => {
                 let days = u64::from(iso.domains.pending_days);
                 if days == 0 {
@@ -62,6 +98,17 @@ impl Job {
             }),
         }
     }
+}
+
+/// Default `PORTICO_AUDIT_RETENTION_DAYS`.
+const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 90;
+/// Rows deleted per run (a backlog drains over a few runs).
+const AUDIT_PURGE_BATCH: u32 = 5000;
+
+fn audit_retention_days(env: &Env) -> u64 {
+    var(env, "PORTICO_AUDIT_RETENTION_DAYS")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS)
 }
 
 #[event(scheduled)]

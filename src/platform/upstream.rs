@@ -58,6 +58,43 @@ fn build_request(
     })
 }
 
+/// `fetch`es `call.url` with `method`, `headers` and `body` (a stream or bytes, as
+/// a JS value), manual redirects, and a timeout to response headers: the outbound
+/// proxy's sender, whose body may be one Portico rewrote.
+pub(crate) async fn fetch_with_body(
+    call: &UpstreamCall,
+    method: &str,
+    headers: &web_sys::Headers,
+    body: Option<&JsValue>,
+) -> Result<web_sys::Response, ProxyError> {
+    let handler = call.handler;
+    let controller = web_sys::AbortController::new().map_err(|e| failed(handler, js_detail(&e)))?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_signal(Some(&controller.signal()));
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    let request = web_sys::Request::new_with_str_and_init(&call.url, &init).map_err(|e| {
+        failed(
+            handler,
+            format!("cannot build upstream request: {}", js_detail(&e)),
+        )
+    })?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let res = with_timeout(
+        handler,
+        call.timeout_ms,
+        JsFuture::from(global.fetch_with_request(&request)),
+        &controller,
+    )
+    .await?;
+    res.dyn_into::<web_sys::Response>()
+        .map_err(|_| failed(handler, "upstream did not return a Response"))
+}
+
 /// Sends the request and waits for response headers, at most `timeout_ms`.
 pub(crate) async fn send(
     env: &Env,

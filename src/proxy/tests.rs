@@ -136,6 +136,11 @@ fn merge(pre: &mut Prefetched, got: Prefetched, need: &Need) {
                 pre.put_rate_limit(limiter.clone(), key.clone(), r.clone());
             }
         }
+        Need::Credential { connection_id } => {
+            if let Some(r) = got.grant(connection_id) {
+                pre.put_grant(connection_id.clone(), r.clone());
+            }
+        }
     }
 }
 
@@ -682,6 +687,7 @@ fn limiter_io(
             Need::RateLimit { limiter, key } => {
                 p.put_rate_limit(limiter.clone(), key.clone(), decision.clone());
             }
+            Need::Credential { .. } => {}
         }
         p
     }
@@ -816,3 +822,5 @@ fn a_static_response_phase_is_planned_as_edits_equal_to_running_it() {
         "a Set-Cookie edit needs confinement after it"
     );
 }
+
+mod credentials;

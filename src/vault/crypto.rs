@@ -41,6 +41,31 @@ impl RecordKind {
             Self::ConnectorClientSecret => "connector_client_secret",
         }
     }
+
+    /// The segment naming this kind in a storage key (`connection-secret`).
+    pub fn key_segment(self) -> &'static str {
+        match self {
+            Self::ConnectionSecret => "connection-secret",
+            Self::ConnectionTokens => "connection-tokens",
+            Self::ConnectorClientSecret => "connector-client-secret",
+        }
+    }
+
+    /// From [`RecordKind::key_segment`].
+    pub fn from_key_segment(s: &str) -> Option<Self> {
+        [
+            Self::ConnectionSecret,
+            Self::ConnectionTokens,
+            Self::ConnectorClientSecret,
+        ]
+        .into_iter()
+        .find(|k| k.key_segment() == s)
+    }
+
+    /// The storage key of record `id` of `tenant`: `v1/<tenant>/<kind>/<id>`.
+    pub fn storage_key(self, tenant: &str, id: &str) -> String {
+        format!("v1/{tenant}/{}/{id}", self.key_segment())
+    }
 }
 
 /// The record a ciphertext belongs to.
@@ -121,12 +146,32 @@ pub fn associated_data(binding: &Binding<'_>, kid: &str) -> Vec<u8> {
     aad
 }
 
-fn cipher(ring: &KeyRing, kid: &str, tenant: &str) -> Result<Aes256Gcm, VaultError> {
-    let master = ring
-        .key(kid)
-        .ok_or_else(|| VaultError::UnknownKid(kid.to_string()))?;
-    let key = tenant_key(master, tenant);
-    Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::Unavailable)
+/// One tenant's data key under one kid, ready to seal and open (derived once per
+/// isolate and cached by the platform: HKDF and the AES key schedule cost more
+/// than sealing a short secret).
+pub struct DataKey {
+    kid: String,
+    cipher: Aes256Gcm,
+}
+
+impl DataKey {
+    /// Derives `tenant`'s key under the ring's key `kid`.
+    pub fn derive(ring: &KeyRing, kid: &str, tenant: &str) -> Result<Self, VaultError> {
+        let master = ring
+            .key(kid)
+            .ok_or_else(|| VaultError::UnknownKid(kid.to_string()))?;
+        let key = tenant_key(master, tenant);
+        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| VaultError::Unavailable)?;
+        Ok(Self {
+            kid: kid.to_string(),
+            cipher,
+        })
+    }
+
+    /// The kid this key was derived under.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
 }
 
 /// Seals `plaintext` for `binding` under the ring's active key with `nonce` (from
@@ -137,9 +182,20 @@ pub fn seal(
     plaintext: &[u8],
     nonce: [u8; NONCE_LEN],
 ) -> Result<Envelope, VaultError> {
-    let kid = ring.active();
-    let aad = associated_data(binding, kid);
-    let c = cipher(ring, kid, binding.tenant)?
+    let key = DataKey::derive(ring, ring.active(), binding.tenant)?;
+    seal_with(&key, binding, plaintext, nonce)
+}
+
+/// Seals with an already derived key (which must be the binding's tenant's).
+pub fn seal_with(
+    key: &DataKey,
+    binding: &Binding<'_>,
+    plaintext: &[u8],
+    nonce: [u8; NONCE_LEN],
+) -> Result<Envelope, VaultError> {
+    let aad = associated_data(binding, &key.kid);
+    let c = key
+        .cipher
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
@@ -150,7 +206,7 @@ pub fn seal(
         .map_err(|_| VaultError::Decrypt)?;
     Ok(Envelope {
         v: VERSION,
-        kid: kid.to_string(),
+        kid: key.kid.clone(),
         n: STANDARD.encode(nonce),
         c: STANDARD.encode(c),
     })
@@ -159,8 +215,17 @@ pub fn seal(
 /// Opens an envelope for `binding`; anything but the exact record it was sealed
 /// for, under a key the ring still holds, fails closed.
 pub fn open(ring: &KeyRing, binding: &Binding<'_>, e: &Envelope) -> Result<Secret, VaultError> {
+    let key = DataKey::derive(ring, &e.kid, binding.tenant)?;
+    open_with(&key, binding, e)
+}
+
+/// Opens with an already derived key (the envelope's kid, the binding's tenant).
+pub fn open_with(key: &DataKey, binding: &Binding<'_>, e: &Envelope) -> Result<Secret, VaultError> {
     if e.v != VERSION {
         return Err(VaultError::Malformed("unknown version"));
+    }
+    if e.kid != key.kid {
+        return Err(VaultError::Decrypt);
     }
     let nonce = STANDARD
         .decode(&e.n)
@@ -173,7 +238,8 @@ pub fn open(ring: &KeyRing, binding: &Binding<'_>, e: &Envelope) -> Result<Secre
         .filter(|c| c.len() >= TAG_LEN)
         .ok_or(VaultError::Malformed("ciphertext"))?;
     let aad = associated_data(binding, &e.kid);
-    let plain = cipher(ring, &e.kid, binding.tenant)?
+    let plain = key
+        .cipher
         .decrypt(Nonce::from_slice(&nonce), Payload { msg: &c, aad: &aad })
         .map_err(|_| VaultError::Decrypt)?;
     Ok(Secret::new(plain))

@@ -5,10 +5,13 @@
 //! Secrets leave this module only as [`Secret`], which cannot be formatted, logged
 //! or serialised; errors never carry key or plaintext material.
 
+pub mod credential;
 pub mod crypto;
+pub mod inject;
 pub mod keyring;
 
-pub use crypto::{open, seal, Binding, Envelope, RecordKind};
+pub use credential::Credential;
+pub use crypto::{open, open_with, seal, seal_with, Binding, DataKey, Envelope, RecordKind};
 pub use keyring::{KeyRing, KeyRingError};
 
 /// Why a vault operation failed. Messages name no key, nonce or plaintext.

@@ -30,6 +30,12 @@ pub enum ProblemKind {
     Unavailable,
     /// 503: the API is not safely configured.
     NotConfigured,
+    /// 409: a published connector version cannot change.
+    VersionImmutable,
+    /// 409: connections still use the connector.
+    ConnectorInUse,
+    /// 503: the credential vault has no usable key ring.
+    VaultUnavailable,
 }
 
 impl ProblemKind {
@@ -41,11 +47,11 @@ impl ProblemKind {
             Self::InsufficientScope | Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::Conflict => 409,
+            Self::Conflict | Self::VersionImmutable | Self::ConnectorInUse => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Internal => 500,
-            Self::Unavailable | Self::NotConfigured => 503,
+            Self::Unavailable | Self::NotConfigured | Self::VaultUnavailable => 503,
         }
     }
 
@@ -65,6 +71,9 @@ impl ProblemKind {
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
             Self::NotConfigured => "not_configured",
+            Self::VersionImmutable => "version_immutable",
+            Self::ConnectorInUse => "connector_in_use",
+            Self::VaultUnavailable => "vault_unavailable",
         }
     }
 
@@ -78,11 +87,13 @@ impl ProblemKind {
             Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
-            Self::Conflict => "Conflict",
+            Self::Conflict | Self::VersionImmutable | Self::ConnectorInUse => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Internal => "Internal error",
-            Self::Unavailable | Self::NotConfigured => "Service unavailable",
+            Self::Unavailable | Self::NotConfigured | Self::VaultUnavailable => {
+                "Service unavailable"
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ fn key_of(rl: &RateLimit, cx: &RequestCx<'_>, h: &HeaderList) -> Option<String> 
             assert_eq!(&*limiter, "RL_STRICT");
             Some(key)
         }
-        other @ Need::Jwks { .. } => panic!("{other:?}"),
+        other @ (Need::Jwks { .. } | Need::Credential { .. }) => panic!("{other:?}"),
     }
 }
 

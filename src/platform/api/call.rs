@@ -38,6 +38,8 @@ pub(super) struct Caller {
     pub(super) principal: Principal,
     /// The token's subject: the audit rows' actor.
     pub(super) actor: String,
+    /// The token's `scope` claim (connection policies may require one).
+    pub(super) scopes: Option<String>,
 }
 
 impl From<StoreError> for Problem {

@@ -5,10 +5,14 @@
 
 mod audit;
 mod call;
+mod connections;
+mod connectors;
 mod domains;
 mod hosts;
+mod proxy;
 mod routes;
 mod tenants;
+mod vault;
 
 use super::isolate::Isolate;
 use super::jwks::keys_for;
@@ -18,9 +22,10 @@ use crate::api::time::new_id;
 use crate::api::{openapi, route, Op, OpMatchError, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
 use crate::message::{HeaderList, SimpleResponse};
+use crate::platform::execute::to_js_response;
 use call::{Call, Caller};
 use std::rc::Rc;
-use worker::Env;
+use worker::{Context, Env};
 
 fn request_id(req: &web_sys::Request) -> String {
     req.headers()
@@ -32,17 +37,30 @@ fn request_id(req: &web_sys::Request) -> String {
         .unwrap_or_else(|| "req_unknown".into())
 }
 
+/// What an operation answers: a response Portico made, or (the proxy) one
+/// streamed from upstream.
+enum Answer {
+    Simple(SimpleResponse),
+    Streamed(web_sys::Response),
+}
+
 /// Serves `/api/v1{sub_path}` on a control-plane host.
 pub(crate) async fn handle(
     iso: &Rc<Isolate>,
     env: &Env,
+    ctx: &Context,
     req: &web_sys::Request,
     sub_path: &str,
     query: &str,
-) -> SimpleResponse {
+) -> worker::Result<web_sys::Response> {
     let rid = request_id(req);
-    let mut res = match serve(iso, env, req, sub_path, query, &rid).await {
-        Ok(r) => r,
+    let head = req.method() == "HEAD";
+    let res = match serve(iso, env, ctx, req, sub_path, query, &rid).await {
+        Ok(Answer::Simple(r)) => r,
+        Ok(Answer::Streamed(r)) => {
+            let _ = r.headers().set("x-request-id", &rid);
+            return Ok(r);
+        }
         Err(p) => {
             if let Some(cause) = &p.cause {
                 worker::console_error!("portico: management API {rid}: {cause}");
@@ -50,18 +68,20 @@ pub(crate) async fn handle(
             p.to_response(&rid)
         }
     };
+    let mut res = res;
     res.headers.0.push(("x-request-id".into(), rid));
-    res
+    to_js_response(&res, head)
 }
 
 async fn serve(
     iso: &Rc<Isolate>,
     env: &Env,
+    ctx: &Context,
     req: &web_sys::Request,
     sub_path: &str,
     query: &str,
     rid: &str,
-) -> Result<SimpleResponse, Problem> {
+) -> Result<Answer, Problem> {
     // Without an issuer and audience any token from the configured keys would do
     // (e.g. one minted for another service): refuse everything instead.
     if let Some(why) = &iso.api.refusal {
@@ -86,9 +106,15 @@ async fn serve(
                 path_tenant.map(|(_, v)| v.as_str()),
                 &iso.api.cp_tenant_id,
             )?;
+            let scopes = claims
+                .raw
+                .get("scope")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
             Some(Caller {
                 principal,
                 actor: claims.sub,
+                scopes,
             })
         }
     };
@@ -101,7 +127,10 @@ async fn serve(
         caller,
         request_id: rid.to_string(),
     };
-    dispatch(&call).await
+    if call.m.spec.op == Op::ProxyConnection {
+        return proxy::serve(&call, ctx).await.map(Answer::Streamed);
+    }
+    dispatch(&call).await.map(Answer::Simple)
 }
 
 /// Verifies the bearer token against inline keys and the JWKS (if configured).
@@ -123,12 +152,21 @@ async fn authenticate(
         _ => return Err(Problem::unauthorized(Some(&AuthError::Malformed))),
     };
     let now_s = (js_sys::Date::now() / 1000.0) as i64;
+    let Some(url) = &iso.api.jwks_url else {
+        // Inline keys only: the set never changes, so a token verified once is
+        // answered from the cache (a signature check costs hundreds of µs in Wasm;
+        // proxied calls repeat the same token).
+        return iso
+            .api_tokens
+            .borrow_mut()
+            .verify(token, &iso.api.keys, &iso.api.policy, now_s)
+            .map(|c| (*c).clone())
+            .map_err(|e| Problem::unauthorized(Some(&e)));
+    };
     let mut keys: KeySet = (*iso.api.keys).clone();
-    if let Some(url) = &iso.api.jwks_url {
-        match keys_for(iso, url, token_kid(token).as_deref()).await {
-            Ok(fetched) => keys.keys.extend(fetched.keys.iter().cloned()),
-            Err(e) => worker::console_error!("portico: control-plane JWKS unavailable: {e}"),
-        }
+    match keys_for(iso, url, token_kid(token).as_deref()).await {
+        Ok(fetched) => keys.keys.extend(fetched.keys.iter().cloned()),
+        Err(e) => worker::console_error!("portico: control-plane JWKS unavailable: {e}"),
     }
     verify(token, &keys, &iso.api.policy, now_s).map_err(|e| Problem::unauthorized(Some(&e)))
 }
@@ -163,5 +201,24 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
         Op::DeleteRoute => routes::delete(c, &store?).await,
         Op::ListAudit => audit::list(c, &store?).await,
         Op::ResolveHost => hosts::resolve(c).await,
+        Op::ListConnectors => connectors::list(c, &store?).await,
+        Op::CreateConnector => connectors::create(c, &store?).await,
+        Op::GetConnector => connectors::get(c, &store?).await,
+        Op::DeleteConnector => connectors::delete(c, &store?).await,
+        Op::ListConnectorVersions => connectors::versions(c, &store?).await,
+        Op::CreateConnectorVersion => connectors::create_version(c, &store?).await,
+        Op::GetConnectorVersion => connectors::version(c, &store?).await,
+        Op::UpdateConnectorVersion => connectors::update_version(c, &store?).await,
+        Op::PublishConnectorVersion => connectors::publish_version(c, &store?).await,
+        Op::ListConnections => connections::list(c, &store?).await,
+        Op::CreateConnection => connections::create(c, &store?).await,
+        Op::GetConnection => connections::get(c, &store?).await,
+        Op::UpdateConnection => connections::update(c, &store?).await,
+        Op::DeleteConnection => connections::delete(c, &store?).await,
+        Op::DisconnectConnection => connections::disconnect(c, &store?).await,
+        // Served by `serve` (it streams); never dispatched here.
+        Op::ProxyConnection => Err(Problem::internal().caused_by("proxy dispatched as JSON")),
+        Op::VaultStatus => vault::status(c, &store?).await,
+        Op::VaultReencrypt => vault::reencrypt(c, &store?).await,
     }
 }

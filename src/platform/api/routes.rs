@@ -7,6 +7,7 @@ use crate::api::bodies::{self, ValidRoute};
 use crate::api::time::new_id;
 use crate::api::Problem;
 use crate::config::ConfigError;
+use crate::connector::{AuthSpec, ConnectorSpec, Placement};
 use crate::message::SimpleResponse;
 use crate::percent::query_first;
 use crate::platform::env::EnvBindings;
@@ -134,6 +135,10 @@ async fn write(
             message: "no such domain for this tenant".into(),
         }]));
     }
+    let errors = check_connections(c, store, &route.handlers).await?;
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
     let at = now_iso();
     let (status, id, created_at) = match &existing {
         Some(e) => {
@@ -170,4 +175,71 @@ async fn write(
     });
     bodies::redact_route(&mut shown);
     Ok(json_response(status, &shown))
+}
+
+/// `credentials` handlers naming a connection literally: it must be this tenant's,
+/// its connector must allow the terminal's upstream host, and its key must not go
+/// in the body (routes stream bodies; only the proxy endpoint rewrites them).
+async fn check_connections(
+    c: &Call<'_>,
+    store: &Store,
+    handlers: &Value,
+) -> Result<Vec<ConfigError>, Problem> {
+    let Some(list) = handlers.as_array() else {
+        return Ok(Vec::new());
+    };
+    let upstream = list
+        .last()
+        .filter(|h| h.get("type").and_then(Value::as_str) == Some("http"))
+        .and_then(|h| h.pointer("/options/upstream_url"))
+        .and_then(Value::as_str);
+    let mut errors = Vec::new();
+    for (i, h) in list.iter().enumerate() {
+        if h.get("type").and_then(Value::as_str) != Some("credentials") {
+            continue;
+        }
+        let Some(id) = h
+            .pointer("/options/connection_id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.starts_with('{'))
+        else {
+            continue;
+        };
+        let path = format!("handlers[{i}].options.connection_id");
+        let mut fail = |message: String| {
+            errors.push(ConfigError {
+                path: path.clone(),
+                message,
+            })
+        };
+        let Some(used) = store.connection_for_use(c.tid(), id).await? else {
+            fail("no such connection for this tenant".into());
+            continue;
+        };
+        let spec = serde_json::from_str::<Value>(&used.spec_json)
+            .ok()
+            .and_then(|v| ConnectorSpec::from_stored(&v).ok());
+        let Some(spec) = spec else {
+            fail("the connection's connector cannot be read".into());
+            continue;
+        };
+        if let Some(url) = upstream {
+            if !spec.allows_url(url) {
+                fail(format!(
+                    "the connection's connector does not allow the upstream {} (its base_url host or allowed_hosts, over https)",
+                    crate::url::authority_of(url)
+                ));
+            }
+        }
+        if matches!(
+            spec.auth,
+            AuthSpec::ApiKey {
+                placement: Placement::Body,
+                ..
+            }
+        ) {
+            fail("the connector places its key in the body, which routes cannot do (use the proxy endpoint)".into());
+        }
+    }
+    Ok(errors)
 }

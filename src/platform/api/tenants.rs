@@ -58,5 +58,8 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     let at = now_iso();
     store.delete_tenant(c.tid(), &c.audit(&at)?).await?;
     purge(c.iso, c.tid(), &hosts).await;
+    // Its connections and connectors went with the row; their secrets go too.
+    super::connections::purge_tenant_secrets(c, store, c.tid()).await;
+    c.iso.grants.forget_all();
     Ok(SimpleResponse::empty(204))
 }

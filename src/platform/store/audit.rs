@@ -1,8 +1,8 @@
 //! The audit log: the one write helper every write goes through (its statements and
 //! its audit row in one batch), and the tenant's audit listing.
 
-use super::{after, page_body, s, Store, StoreError};
-use crate::api::paging::PageRequest;
+use super::{after, opt, page_body, s, Store, StoreError};
+use crate::api::audit_query::AuditQuery;
 use crate::api::time::new_id;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -135,16 +135,107 @@ impl Store {
         })
     }
 
-    pub(crate) async fn list_audit(&self, tid: &str, p: &PageRequest) -> Result<Value, StoreError> {
+    /// A tenant's audit rows, newest first, narrowed by `q`.
+    pub(crate) async fn list_audit(&self, tid: &str, q: &AuditQuery) -> Result<Value, StoreError> {
+        let p = &q.page;
         let (c, i) = after(p);
         let rows = self
             .rows(
                 // Only rows of the tenant's current incarnation (`IS` also matches
                 // NULL = NULL for tenants and rows from before migration 0004).
-                "SELECT id, tenant_id, actor, action, object_type, object_id, request_id, at FROM audit_log WHERE tenant_id = ?4 AND tenant_uid IS (SELECT uid FROM tenants WHERE id = ?4) AND (?1 IS NULL OR at < ?1 OR (at = ?1 AND id < ?2)) ORDER BY at DESC, id DESC LIMIT ?3",
-                &[c, i, JsValue::from(p.limit + 1), s(tid)],
+                "SELECT id, tenant_id, kind, actor, action, object_type, object_id, request_id, at, \
+                 connection_id, connector_id, connector_version, method, host, path, status, duration_ms, \
+                 request_bytes, response_bytes FROM audit_log \
+                 WHERE tenant_id = ?4 AND tenant_uid IS (SELECT uid FROM tenants WHERE id = ?4) \
+                 AND (?1 IS NULL OR at < ?1 OR (at = ?1 AND id < ?2)) \
+                 AND (?5 IS NULL OR kind = ?5) AND (?6 IS NULL OR connection_id = ?6) \
+                 AND (?7 IS NULL OR (status >= ?7 * 100 AND status < ?7 * 100 + 100)) \
+                 AND (?8 IS NULL OR at >= ?8) AND (?9 IS NULL OR at < ?9) \
+                 ORDER BY at DESC, id DESC LIMIT ?3",
+                &[
+                    c,
+                    i,
+                    JsValue::from(p.limit + 1),
+                    s(tid),
+                    opt(q.kind.map(|k| k.as_str())),
+                    opt(q.connection_id.as_deref()),
+                    q.status_class.map_or(JsValue::NULL, JsValue::from),
+                    opt(q.since.as_deref()),
+                    opt(q.until.as_deref()),
+                ],
             )
             .await?;
+        let rows: Vec<Value> = rows.into_iter().map(drop_nulls).collect();
         Ok(page_body(rows, p.limit, "at"))
+    }
+
+    /// The row of one proxied call (no statement of its own to batch with).
+    pub(crate) async fn insert_proxy_audit(&self, r: &ProxyAudit<'_>) -> Result<(), StoreError> {
+        let id = new_id("aud_")?;
+        let n = |v: Option<u64>| v.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64));
+        self.stmt(
+            "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at, \
+             kind, connection_id, connector_id, connector_version, method, host, path, status, duration_ms, request_bytes, response_bytes) \
+             SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, 'connection.proxied', 'connection', ?4, ?5, ?6, \
+             'proxy', ?4, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15",
+            &[
+                s(&id),
+                s(r.tenant),
+                s(r.actor),
+                s(r.connection_id),
+                s(r.request_id),
+                s(r.at),
+                s(r.connector_id),
+                JsValue::from(r.connector_version),
+                s(r.method),
+                s(r.host),
+                s(r.path),
+                JsValue::from(r.status),
+                JsValue::from_f64(r.duration_ms as f64),
+                n(r.request_bytes),
+                n(r.response_bytes),
+            ],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` rows older than `cutoff`; returns how many went.
+    pub(crate) async fn purge_audit(&self, cutoff: &str, limit: u32) -> Result<usize, StoreError> {
+        let r = self
+            .stmt(
+                "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                &[s(cutoff), JsValue::from(limit)],
+            )?
+            .run()
+            .await?;
+        Ok(changes(Some(&r)))
+    }
+}
+
+/// One proxied call, as its audit row records it (no header, query or body).
+pub(crate) struct ProxyAudit<'a> {
+    pub(crate) tenant: &'a str,
+    pub(crate) actor: &'a str,
+    pub(crate) connection_id: &'a str,
+    pub(crate) connector_id: &'a str,
+    pub(crate) connector_version: u32,
+    pub(crate) method: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) status: u16,
+    pub(crate) duration_ms: u64,
+    pub(crate) request_bytes: Option<u64>,
+    pub(crate) response_bytes: Option<u64>,
+    pub(crate) request_id: &'a str,
+    pub(crate) at: &'a str,
+}
+
+/// Management rows have no call columns: leave them out rather than show nulls.
+fn drop_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
     }
 }

@@ -1,0 +1,327 @@
+//! `/tenants/{tid}/connections`: a tenant's sessions with connectors. Metadata in D1,
+//! the secret sealed into the vault under the connection; no response ever carries
+//! it. Every write forgets the isolate's opened copy of the connection.
+
+use super::call::{json_response, now_iso, read_json, Call};
+use super::connectors::field_error;
+use crate::api::time::new_id;
+use crate::api::Problem;
+use crate::connection::body::{check_credentials, connection_create, connection_patch};
+use crate::connection::ConnectionState;
+use crate::connector::{AuthSpec, ConnectorSpec, VersionState};
+use crate::message::SimpleResponse;
+use crate::platform::store::{
+    ConnectionChange, ConnectionRow, GuardedWrite, IndexChange, NewConnection, Store, VaultIndex,
+};
+use crate::platform::vault::{Record, Vault, VaultFailure};
+use crate::vault::RecordKind;
+use serde_json::Value;
+
+/// Default `PORTICO_MAX_CONNECTIONS_PER_TENANT`.
+const DEFAULT_MAX_CONNECTIONS: u64 = 100;
+
+fn vault_problem(e: VaultFailure) -> Problem {
+    match e {
+        VaultFailure::Unavailable(_) => Problem::vault_unavailable(),
+        other => Problem::internal().caused_by(other),
+    }
+}
+
+fn record<'a>(tid: &'a str, id: &'a str) -> Record<'a> {
+    Record {
+        tenant: tid,
+        kind: RecordKind::ConnectionSecret,
+        id,
+    }
+}
+
+fn index<'a>(tid: &'a str, id: &'a str, kid: &'a str) -> IndexChange<'a> {
+    IndexChange::Put(VaultIndex {
+        tenant: tid,
+        kind: RecordKind::ConnectionSecret.key_segment(),
+        record_id: id,
+        kid,
+    })
+}
+
+async fn require_connection(c: &Call<'_>, store: &Store) -> Result<ConnectionRow, Problem> {
+    store
+        .get_connection(c.tid(), c.m.param("cid"))
+        .await?
+        .ok_or_else(|| Problem::not_found("connection"))
+}
+
+/// The connector version a connection uses, as a spec.
+async fn spec_of(
+    store: &Store,
+    connector_id: &str,
+    version: u32,
+) -> Result<ConnectorSpec, Problem> {
+    let versions = store.list_versions(connector_id).await?;
+    let v = versions
+        .iter()
+        .find(|v| v.number() == version)
+        .ok_or_else(|| Problem::internal().caused_by("connection's connector version is gone"))?;
+    ConnectorSpec::from_stored(&v.spec())
+        .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))
+}
+
+fn max_connections(c: &Call<'_>) -> u64 {
+    crate::platform::env::var(c.env, "PORTICO_MAX_CONNECTIONS_PER_TENANT")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS)
+}
+
+/// `GET /tenants/{tid}/connections`.
+pub(super) async fn list(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    let (rows, mut page) = store.list_connections(c.tid(), &c.page()?).await?;
+    page["items"] = Value::Array(rows.iter().map(ConnectionRow::to_json).collect());
+    Ok(json_response(200, &page))
+}
+
+/// `GET /tenants/{tid}/connections/{cid}`.
+pub(super) async fn get(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    Ok(json_response(
+        200,
+        &require_connection(c, store).await?.to_json(),
+    ))
+}
+
+/// `POST /tenants/{tid}/connections`.
+pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    let body = read_json(c.req).await?;
+    let new = connection_create(&body).map_err(Problem::validation)?;
+    // Only connectors this tenant may see: global ones and its own.
+    let connector = store
+        .get_connector(&new.connector_id)
+        .await?
+        .filter(|r| r.owner_tenant_id.as_deref().is_none_or(|o| o == c.tid()))
+        .ok_or_else(|| field_error("connector_id", "no such connector"))?;
+    let versions = store.list_versions(&connector.id).await?;
+    let primary = versions
+        .iter()
+        .find(|v| v.state() == VersionState::Primary)
+        .ok_or_else(|| field_error("connector_id", "the connector has no published version"))?;
+    let spec = ConnectorSpec::from_stored(&primary.spec())
+        .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))?;
+    check_credentials(new.credentials.as_ref(), &spec.auth).map_err(Problem::validation)?;
+    let count = store.count_connections(c.tid()).await?;
+    let max = max_connections(c);
+    if count >= max {
+        return Err(Problem::conflict(
+            "",
+            &format!("the tenant already has {count} connections; at most {max} are allowed (PORTICO_MAX_CONNECTIONS_PER_TENANT)"),
+        ));
+    }
+    let id = new_id("conn_").map_err(|e| Problem::internal().caused_by(e))?;
+    let state = match spec.auth {
+        AuthSpec::OAuth2(_) => ConnectionState::Pending,
+        AuthSpec::ApiKey { .. } | AuthSpec::Basic | AuthSpec::None => ConnectionState::Ready,
+    };
+    let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+    let secret_set = new.credentials.is_some();
+    let kid = match new.credentials {
+        Some(supplied) => {
+            let plain = supplied
+                .into_credential()
+                .to_plaintext()
+                .map_err(|e| Problem::internal().caused_by(e))?;
+            Some(
+                vault
+                    .put(record(c.tid(), &id), &plain)
+                    .await
+                    .map_err(vault_problem)?,
+            )
+        }
+        None => None,
+    };
+    let labels = serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into());
+    let policy = new.policy.as_ref().map(|p| p.to_json().to_string());
+    let change = match &kid {
+        Some(kid) => index(c.tid(), &id, kid),
+        None => IndexChange::Unchanged,
+    };
+    let at = now_iso();
+    let written = store
+        .create_connection(
+            &NewConnection {
+                id: &id,
+                tenant_id: c.tid(),
+                connector_id: &connector.id,
+                connector_version: primary.number(),
+                state: state.as_str(),
+                labels_json: &labels,
+                policy_json: policy.as_deref(),
+                secret_set,
+            },
+            &change,
+            &c.audit(&at)?,
+        )
+        .await;
+    if let Err(e) = written {
+        // Nothing may outlive a failed write: the sealed secret goes too.
+        let _ = vault.delete(record(c.tid(), &id)).await;
+        return Err(e.into());
+    }
+    c.iso.grants.forget(c.tid(), &id);
+    let row = require_created(store, c.tid(), &id).await?;
+    Ok(json_response(201, &row.to_json()))
+}
+
+async fn require_created(store: &Store, tid: &str, id: &str) -> Result<ConnectionRow, Problem> {
+    store
+        .get_connection(tid, id)
+        .await?
+        .ok_or_else(|| Problem::internal().caused_by("connection vanished after its write"))
+}
+
+/// `PATCH /tenants/{tid}/connections/{cid}`: labels, policy (`null` clears) and a
+/// new secret (rotation; also makes a disconnected connection ready again).
+pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    let row = require_connection(c, store).await?;
+    let body = read_json(c.req).await?;
+    let patch = connection_patch(&body).map_err(Problem::validation)?;
+    if patch.is_empty() {
+        return Ok(json_response(200, &row.to_json()));
+    }
+    let mut state = None;
+    let mut kid = None;
+    if let Some(supplied) = patch.credentials {
+        let spec = spec_of(store, &row.connector_id, row.version()).await?;
+        check_credentials(Some(&supplied), &spec.auth).map_err(Problem::validation)?;
+        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+        let plain = supplied
+            .into_credential()
+            .to_plaintext()
+            .map_err(|e| Problem::internal().caused_by(e))?;
+        kid = Some(
+            vault
+                .put(record(c.tid(), &row.id), &plain)
+                .await
+                .map_err(vault_problem)?,
+        );
+        state = Some(ConnectionState::Ready.as_str());
+    }
+    let labels = patch
+        .labels
+        .as_ref()
+        .map(|l| serde_json::to_string(l).unwrap_or_else(|_| "{}".into()));
+    let policy = patch
+        .policy
+        .as_ref()
+        .map(|p| p.as_ref().map(|p| p.to_json().to_string()));
+    let change = match &kid {
+        Some(kid) => index(c.tid(), &row.id, kid),
+        None => IndexChange::Unchanged,
+    };
+    let at = now_iso();
+    let action = if kid.is_some() {
+        "connection.secret_rotated"
+    } else {
+        "connection.updated"
+    };
+    store
+        .update_connection(
+            c.tid(),
+            &row.id,
+            &ConnectionChange {
+                labels_json: labels.as_deref(),
+                policy_json: policy.as_ref().map(|p| p.as_deref()),
+                state,
+                secret_set: kid.is_some().then_some(true),
+            },
+            &change,
+            action,
+            &c.audit(&at)?,
+        )
+        .await?;
+    c.iso.grants.forget(c.tid(), &row.id);
+    let row = require_created(store, c.tid(), &row.id).await?;
+    Ok(json_response(200, &row.to_json()))
+}
+
+/// `DELETE /tenants/{tid}/connections/{cid}`: the secret first, then the row (a
+/// failure in between leaves a connection that can be deleted again, never an
+/// unindexed secret).
+pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    let row = require_connection(c, store).await?;
+    if row.secret_set > 0.0 {
+        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+        vault
+            .delete(record(c.tid(), &row.id))
+            .await
+            .map_err(vault_problem)?;
+    }
+    let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
+    let at = now_iso();
+    let written = store
+        .delete_connection(c.tid(), &row.id, &key, &c.audit(&at)?)
+        .await?;
+    c.iso.grants.forget(c.tid(), &row.id);
+    if written == GuardedWrite::Refused {
+        return Err(Problem::not_found("connection"));
+    }
+    Ok(SimpleResponse::empty(204))
+}
+
+/// `POST /tenants/{tid}/connections/{cid}/_disconnect`: secrets deleted, the
+/// connection kept as `disconnected` (a new secret through PATCH reconnects it).
+pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    let row = require_connection(c, store).await?;
+    if row.secret_set > 0.0 {
+        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+        vault
+            .delete(record(c.tid(), &row.id))
+            .await
+            .map_err(vault_problem)?;
+    }
+    let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
+    let at = now_iso();
+    store
+        .update_connection(
+            c.tid(),
+            &row.id,
+            &ConnectionChange {
+                labels_json: None,
+                policy_json: None,
+                state: Some(ConnectionState::Disconnected.as_str()),
+                secret_set: Some(false),
+            },
+            &IndexChange::Remove(key),
+            "connection.disconnected",
+            &c.audit(&at)?,
+        )
+        .await?;
+    c.iso.grants.forget(c.tid(), &row.id);
+    let row = require_created(store, c.tid(), &row.id).await?;
+    Ok(json_response(200, &row.to_json()))
+}
+
+/// Deletes every vault record of a tenant being deleted (its connections go with
+/// the tenant row; their secrets must not outlive it).
+pub(super) async fn purge_tenant_secrets(c: &Call<'_>, store: &Store, tid: &str) {
+    let Ok(records) = store.vault_records_of(tid).await else {
+        return;
+    };
+    let Ok(vault) = Vault::open(&c.iso.vault, c.env) else {
+        return;
+    };
+    for r in &records {
+        if let Some(kind) = RecordKind::from_key_segment(&r.kind) {
+            let _ = vault
+                .delete(Record {
+                    tenant: &r.tenant_id,
+                    kind,
+                    id: &r.record_id,
+                })
+                .await;
+        }
+    }
+    let _ = store.vault_index_remove_tenant(tid).await;
+}

@@ -1,0 +1,165 @@
+//! Opens connections for calls (`credentials` routes and the proxy endpoint): the
+//! connection and its connector version from D1, the secret from the vault, kept
+//! per isolate for a few seconds so a warm call does no I/O. Writes through the API
+//! forget the entry in their isolate; other isolates see a change within the TTL.
+
+use super::env::var;
+use super::isolate::Isolate;
+use super::store::Store;
+use super::vault::{Record, Vault, VaultFailure};
+use crate::connection::policy::Policy;
+use crate::connection::ConnectionState;
+use crate::connector::ConnectorSpec;
+use crate::grant::Grant;
+use crate::request::CredentialFailure;
+use crate::vault::{Credential, RecordKind};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use worker::Env;
+
+/// Default `PORTICO_CONNECTION_CACHE_SECONDS`.
+const DEFAULT_TTL_S: u64 = 5;
+/// Entries kept per isolate; cleared when full (a bound, not an LRU).
+const MAX_ENTRIES: usize = 1024;
+
+type Opened = Result<Rc<Grant>, CredentialFailure>;
+
+/// Opened connections by (tenant, connection id).
+pub(crate) struct GrantCache {
+    ttl_ms: f64,
+    entries: RefCell<HashMap<(String, String), (f64, Opened)>>,
+}
+
+impl GrantCache {
+    pub(crate) fn from_env(env: &Env) -> Self {
+        let ttl_s = var(env, "PORTICO_CONNECTION_CACHE_SECONDS")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_TTL_S)
+            .min(300);
+        Self {
+            ttl_ms: (ttl_s * 1000) as f64,
+            entries: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The cached answer for a connection, if fresh.
+    pub(crate) fn now(&self, tenant: &str, id: &str, now_ms: f64) -> Option<Opened> {
+        let entries = self.entries.borrow();
+        let (until, opened) = entries.get(&(tenant.to_string(), id.to_string()))?;
+        (now_ms < *until).then(|| opened.clone())
+    }
+
+    fn put(&self, tenant: &str, id: &str, now_ms: f64, opened: &Opened) {
+        if self.ttl_ms <= 0.0 {
+            return;
+        }
+        // Storage and vault failures are not remembered: the next call retries.
+        if matches!(
+            opened,
+            Err(CredentialFailure::Unreadable(_) | CredentialFailure::VaultUnavailable)
+        ) {
+            return;
+        }
+        let mut entries = self.entries.borrow_mut();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(
+            (tenant.to_string(), id.to_string()),
+            (now_ms + self.ttl_ms, opened.clone()),
+        );
+    }
+
+    /// Forgets a connection (after a write to it in this isolate).
+    pub(crate) fn forget(&self, tenant: &str, id: &str) {
+        self.entries
+            .borrow_mut()
+            .remove(&(tenant.to_string(), id.to_string()));
+    }
+
+    /// Forgets everything (a connector changed: its connections' specs may have).
+    pub(crate) fn forget_all(&self) {
+        self.entries.borrow_mut().clear();
+    }
+}
+
+fn unreadable(e: impl std::fmt::Display) -> CredentialFailure {
+    CredentialFailure::Unreadable(e.to_string())
+}
+
+fn from_vault(e: VaultFailure) -> CredentialFailure {
+    match e {
+        VaultFailure::Unavailable(_) => CredentialFailure::VaultUnavailable,
+        other => unreadable(other),
+    }
+}
+
+/// The connection `id` of `tenant`, opened (from the isolate cache when fresh).
+pub(crate) async fn open(iso: &Isolate, env: &Env, tenant: &str, id: &str) -> Opened {
+    let now = js_sys::Date::now();
+    if let Some(hit) = iso.grants.now(tenant, id, now) {
+        return hit;
+    }
+    let opened = load(iso, env, tenant, id).await.map(Rc::new);
+    if let Err(e) = &opened {
+        if !matches!(e, CredentialFailure::NotFound) {
+            worker::console_error!("portico: connection {id} of {tenant} unusable: {e}");
+        }
+    }
+    iso.grants.put(tenant, id, now, &opened);
+    opened
+}
+
+async fn load(
+    iso: &Isolate,
+    env: &Env,
+    tenant: &str,
+    id: &str,
+) -> Result<Grant, CredentialFailure> {
+    // Without the vault no connection is usable: say so before touching storage.
+    let vault = Vault::open(&iso.vault, env).map_err(from_vault)?;
+    let store = Store::open(env).map_err(unreadable)?;
+    let row = store
+        .connection_for_use(tenant, id)
+        .await
+        .map_err(unreadable)?
+        .ok_or(CredentialFailure::NotFound)?;
+    let spec_json: serde_json::Value =
+        serde_json::from_str(&row.spec_json).map_err(|_| unreadable("connector spec"))?;
+    let spec = ConnectorSpec::from_stored(&spec_json)
+        .map_err(|_| unreadable("connector spec does not validate"))?;
+    let policy = match row.policy_json.as_deref() {
+        None => None,
+        Some(p) => {
+            let v: serde_json::Value = serde_json::from_str(p).map_err(|_| unreadable("policy"))?;
+            Some(Policy::compile(&v, "policy").map_err(|_| unreadable("policy does not compile"))?)
+        }
+    };
+    let state = ConnectionState::parse(&row.state).ok_or_else(|| unreadable("state"))?;
+    let credential = if row.secret_set > 0.0 {
+        let record = Record {
+            tenant,
+            kind: RecordKind::ConnectionSecret,
+            id,
+        };
+        let plain = vault
+            .get(record)
+            .await
+            .map_err(from_vault)?
+            .ok_or_else(|| unreadable("the connection's secret is missing"))?;
+        Some(Credential::from_plaintext(&plain).map_err(unreadable)?)
+    } else {
+        None
+    };
+    Ok(Grant {
+        tenant_id: row.tenant_id,
+        connection_id: row.id,
+        connector_id: row.connector_id,
+        connector_version: row.connector_version.max(0.0) as u32,
+        state,
+        spec: Rc::new(spec),
+        policy,
+        credential,
+    })
+}
