@@ -45,6 +45,8 @@ describe("vault connectors", () => {
   /** The version number of a connector's primary version, whatever the nesting. */
   const primaryOf = (c) => (typeof c.primary_version === "object" && c.primary_version !== null ? c.primary_version.version : c.primary_version);
   const idsOf = (r) => r.data.items.map((c) => c.id);
+  /** A version's body fields: top level, or nested under `spec` (the contract does not fix the nesting). */
+  const specOf = (ver) => (ver && typeof ver.spec === "object" && ver.spec !== null ? ver.spec : ver);
 
   describe("versions", () => {
     test("create → version 1 draft; _publish → primary; GET shows the primary version and its body", async () => {
@@ -59,13 +61,13 @@ describe("vault connectors", () => {
       const v1 = await v.version(cid, 1);
       assert.equal(v1.version, 1);
       assert.equal(v1.state, "draft");
-      assert.equal(v1.base_url, body.base_url);
-      assert.deepEqual(v1.allowed_hosts, body.allowed_hosts);
-      assert.deepEqual(v1.strip_response_headers, body.strip_response_headers);
-      assert.equal(v1.timeout_ms, 1234);
-      assert.equal(v1.auth.type, "api_key");
-      assert.equal(v1.auth.placement, "header");
-      assert.equal(v1.auth.name, "x-api-key");
+      assert.equal(specOf(v1).base_url, body.base_url);
+      assert.deepEqual(specOf(v1).allowed_hosts, body.allowed_hosts);
+      assert.deepEqual(specOf(v1).strip_response_headers, body.strip_response_headers);
+      assert.equal(specOf(v1).timeout_ms, 1234);
+      assert.equal(specOf(v1).auth.type, "api_key");
+      assert.equal(specOf(v1).auth.placement, "header");
+      assert.equal(specOf(v1).auth.name, "x-api-key");
 
       const published = await v.publish(cid, 1);
       assert.equal(published.state, "primary", show({ status: 200, text: JSON.stringify(published) }));
@@ -86,22 +88,22 @@ describe("vault connectors", () => {
     test("defaults: strip_response_headers [set-cookie], timeout_ms 30000, allowed_hosts []", async () => {
       const c = await v.createConnector(connectorBody(base()));
       const v1 = await v.version(c.id, 1);
-      assert.deepEqual(v1.strip_response_headers, ["set-cookie"]);
-      assert.equal(v1.timeout_ms, 30000);
-      assert.deepEqual(v1.allowed_hosts ?? [], []);
+      assert.deepEqual(specOf(v1).strip_response_headers, ["set-cookie"]);
+      assert.equal(specOf(v1).timeout_ms, 30000);
+      assert.deepEqual(specOf(v1).allowed_hosts ?? [], []);
     });
 
     test("a draft is editable; a published version is immutable (409 version_immutable)", async () => {
       const c = await v.createConnector(connectorBody(base()));
       const patched = await v.api("PATCH", `/connectors/${c.id}/versions/1`, { body: { timeout_ms: 5000, name: "Renamed" } });
       assert.equal(patched.status, 200, show(patched));
-      assert.equal(patched.data.timeout_ms, 5000);
-      assert.equal((await v.version(c.id, 1)).timeout_ms, 5000, "the draft change is stored");
+      assert.equal(specOf(patched.data).timeout_ms, 5000);
+      assert.equal(specOf(await v.version(c.id, 1)).timeout_ms, 5000, "the draft change is stored");
 
       await v.publish(c.id, 1);
       const again = await v.api("PATCH", `/connectors/${c.id}/versions/1`, { body: { timeout_ms: 9000 } });
       assertProblem(again, 409, "version_immutable");
-      assert.equal((await v.version(c.id, 1)).timeout_ms, 5000, "the published version did not change");
+      assert.equal(specOf(await v.version(c.id, 1)).timeout_ms, 5000, "the published version did not change");
     });
 
     test("a new version copies omitted fields from the latest; publishing it archives the unused old primary", async () => {
@@ -111,10 +113,10 @@ describe("vault connectors", () => {
       assert.equal(v2r.status, 201, show(v2r));
       assert.equal(v2r.data.version, 2);
       assert.equal(v2r.data.state, "draft");
-      assert.equal(v2r.data.base_url, base("/v2"));
-      assert.equal(v2r.data.timeout_ms, 777, "copied from version 1");
-      assert.deepEqual(v2r.data.allowed_hosts, ["a.example.com"]);
-      assert.equal(v2r.data.auth.placement, "query");
+      assert.equal(specOf(v2r.data).base_url, base("/v2"));
+      assert.equal(specOf(v2r.data).timeout_ms, 777, "copied from version 1");
+      assert.deepEqual(specOf(v2r.data).allowed_hosts, ["a.example.com"]);
+      assert.equal(specOf(v2r.data).auth.placement, "query");
 
       await v.publish(c.id, 2);
       assert.equal((await v.version(c.id, 2)).state, "primary");
@@ -278,7 +280,7 @@ describe("vault connectors", () => {
         assertProblem(await v.api(method, path, { token: tok, ...(body !== undefined ? { body } : {}) }), 403, "forbidden");
       }
       assert.equal((await v.version(g, draft.data.version)).state, "draft", "the draft was not published");
-      assert.notEqual((await v.version(g, draft.data.version)).timeout_ms, 5, "nor patched");
+      assert.notEqual(specOf(await v.version(g, draft.data.version)).timeout_ms, 5, "nor patched");
       assert.equal(primaryOf((await v.api("GET", `/connectors/${g}`)).data), 1);
       assert.equal((await v.api("GET", `/connectors/${g}`)).status, 200, "not deleted");
     });
