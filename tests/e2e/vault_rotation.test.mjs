@@ -70,6 +70,8 @@ describe("vault rotation", () => {
     assert.equal(r.status, 200, `${w} status: ${show(r)}`);
     return r.data;
   };
+  /** The three documented fields of a _reencrypt answer. */
+  const counts3 = (d) => ({ reencrypted: d?.reencrypted, failed: d?.failed, remaining: d?.remaining });
   const count = (st, kid) => st.records?.[kid] ?? 0;
   const runCron = async (w) => {
     const worker = await h.mf.getWorker(w);
@@ -189,7 +191,7 @@ describe("vault rotation", () => {
 
     const one = await kit[R2].api("POST", "/vault/_reencrypt");
     assert.equal(one.status, 200, show(one));
-    assert.deepEqual(one.data, { reencrypted: BATCH, failed: 0, remaining: k1Before - 2 * BATCH });
+    assert.deepEqual(counts3(one.data), { reencrypted: BATCH, failed: 0, remaining: k1Before - 2 * BATCH });
     assert.equal(count(await status(R2), "k1"), k1Before - 2 * BATCH);
 
     for (let i = 0; i < 10 && count(await status(R2), "k1") > 0; i++) await runCron(R2);
@@ -197,7 +199,7 @@ describe("vault rotation", () => {
     assert.equal(count(done, "k1"), 0, `every record moved off k1: ${JSON.stringify(done)}`);
     assert.equal(count(done, "k2"), conns.length + 1);
     const idle = await kit[R2].api("POST", "/vault/_reencrypt");
-    assert.deepEqual(idle.data, { reencrypted: 0, failed: 0, remaining: 0 });
+    assert.deepEqual(counts3(idle.data), { reencrypted: 0, failed: 0, remaining: 0 });
 
     for (const c of conns) {
       const { kid, value } = await kidOf(c);
