@@ -10,6 +10,7 @@ pub mod canonical_path;
 pub mod chain;
 pub mod config;
 pub mod connection;
+pub mod connection_proxy;
 pub mod connector;
 pub mod d1_error;
 pub mod domains;

@@ -3,6 +3,7 @@
 //! problem documents. The platform layer (src/platform/api/) adds only D1 and
 //! cache I/O.
 
+pub mod audit_query;
 pub mod authz;
 pub mod bodies;
 pub mod openapi;

@@ -14,13 +14,13 @@ mod tenants;
 mod vault;
 
 pub(crate) use audit::{AuditCx, GuardedWrite, ProxyAudit};
-pub(crate) use connections::{ConnectionChange, ConnectionRow, ConnectionUse, NewConnection};
+pub(crate) use connections::{ConnectionChange, ConnectionRow, NewConnection};
 pub(crate) use connectors::{
     client_secret_record_id, connector_json, ConnectorRow, VersionDbRow, VersionWriteRow,
 };
 pub(crate) use domains::{DomainRow, DomainState};
 pub(crate) use error::StoreError;
-pub(crate) use vault::{counts_json, IndexChange, IndexedRecord, JobState, VaultIndex};
+pub(crate) use vault::{counts_json, IndexChange, VaultIndex};
 
 use super::d1::DB_BINDING;
 use crate::api::paging::{encode_cursor, PageRequest};

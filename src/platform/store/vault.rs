@@ -40,7 +40,6 @@ pub(crate) struct IndexedRecord {
     pub(crate) tenant_id: String,
     pub(crate) kind: String,
     pub(crate) record_id: String,
-    pub(crate) kid: String,
 }
 
 #[derive(Deserialize)]
@@ -142,7 +141,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<IndexedRecord>, StoreError> {
         self.rows(
-            "SELECT key, tenant_id, kind, record_id, kid FROM vault_records \
+            "SELECT key, tenant_id, kind, record_id FROM vault_records \
              WHERE kid <> ?1 AND key > ?2 ORDER BY key LIMIT ?3",
             &[s(active), s(cursor.unwrap_or("")), JsValue::from(limit)],
         )
@@ -155,7 +154,7 @@ impl Store {
         tenant: &str,
     ) -> Result<Vec<IndexedRecord>, StoreError> {
         self.rows(
-            "SELECT key, tenant_id, kind, record_id, kid FROM vault_records WHERE tenant_id = ?1 LIMIT 900",
+            "SELECT key, tenant_id, kind, record_id FROM vault_records WHERE tenant_id = ?1 LIMIT 900",
             &[s(tenant)],
         )
         .await
