@@ -256,10 +256,10 @@ pub fn validate_version(
         return Err(diags.into_errors().0);
     };
     let kept = base_secret
-        && match (&base_auth, &read.spec.auth) {
-            (Some(AuthSpec::OAuth2(old)), AuthSpec::OAuth2(new)) => old.client_id == new.client_id,
-            _ => false,
-        };
+        && matches!(
+            (&base_auth, &read.spec.auth),
+            (Some(AuthSpec::OAuth2(old)), AuthSpec::OAuth2(new)) if old.client_id == new.client_id
+        );
     let client_secret = match read.client_secret {
         Some(s) => SecretField::Set(s),
         None if needs_secret(&read.spec.auth) => {

@@ -212,7 +212,7 @@ fn malformed_routes_are_refused_with_field_paths() {
         ),
         (
             json!({ "handlers": [{ "type": "credentials" }, http.clone()] }),
-            vec!["handlers[0].type"],
+            vec!["handlers[0].options.connection_id"],
         ),
         (
             json!({ "handlers": [{ "type": "rate_limit", "options": { "limiter": "RL_NOPE" } }, http.clone()] }),

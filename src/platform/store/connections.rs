@@ -25,6 +25,8 @@ pub(crate) struct ConnectionRow {
     pub(crate) last_used_at: Option<String>,
     pub(crate) created_at: String,
     pub(crate) updated_at: String,
+    /// The connector version's `auth.type`.
+    pub(crate) auth_type: Option<String>,
 }
 
 /// A connection with its connector version's spec (for proxied calls).
@@ -41,6 +43,10 @@ pub(crate) struct ConnectionUse {
 }
 
 const COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at";
+/// `COLS` plus the connector version's auth type, for reads.
+const READ_COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at, \
+     (SELECT json_extract(v.spec_json, '$.auth.type') FROM connector_versions v \
+      WHERE v.connector_id = connections.connector_id AND v.version = connections.connector_version) AS auth_type";
 
 impl ConnectionRow {
     pub(crate) fn version(&self) -> u32 {
@@ -58,6 +64,7 @@ impl ConnectionRow {
             "tenant_id": self.tenant_id,
             "connector_id": self.connector_id,
             "connector_version": self.version(),
+            "auth_type": self.auth_type,
             "state": self.state,
             "labels": parse(Some(&self.labels_json)),
             "policy": parse(self.policy_json.as_deref()),
@@ -104,7 +111,7 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let rows: Vec<ConnectionRow> = self
             .rows(
-                &format!("SELECT {COLS} FROM connections WHERE tenant_id = ?1 AND id = ?2"),
+                &format!("SELECT {READ_COLS} FROM connections WHERE tenant_id = ?1 AND id = ?2"),
                 &[s(tid), s(id)],
             )
             .await?;
@@ -120,7 +127,7 @@ impl Store {
         let mut rows: Vec<ConnectionRow> = self
             .rows(
                 &format!(
-                    "SELECT {COLS} FROM connections WHERE tenant_id = ?4 \
+                    "SELECT {READ_COLS} FROM connections WHERE tenant_id = ?4 \
                      AND (?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)) \
                      ORDER BY created_at, id LIMIT ?3"
                 ),

@@ -274,9 +274,9 @@ pub(crate) fn connector_json(r: &ConnectorRow, versions: Option<&[VersionDbRow]>
         let primary = versions.iter().find(|x| x.state() == VersionState::Primary);
         v["primary_version"] = primary.map_or(Value::Null, |p| json!(p.number()));
         v["latest_version"] = versions.last().map_or(Value::Null, |l| json!(l.number()));
-        v["spec"] = primary
-            .or(versions.last())
-            .map_or(Value::Null, VersionDbRow::spec);
+        let shown = primary.or(versions.last());
+        v["spec"] = shown.map_or(Value::Null, VersionDbRow::spec);
+        v["client_secret_set"] = json!(shown.is_some_and(|s| s.client_secret_set > 0.0));
     }
     v
 }

@@ -235,7 +235,7 @@ fn write_time_rules() {
         {"type": "credentials", "options": {"connection_id": "../x"}},
         origin()
     ]));
-    let errors = bad.err().expect("refused");
+    let errors = bad.expect_err("refused");
     assert!(
         errors
             .0
