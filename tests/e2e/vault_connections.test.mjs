@@ -226,10 +226,11 @@ describe("vault connections", () => {
       assert.deepEqual(list.data.items.map((c) => c.auth_type), ["api_key", "basic", "none", "oauth2"], "list");
     });
 
-    test("policy methods are upper-case tokens: a lower-case method is refused (400 naming it)", async () => {
+    test("policy methods are stored upper-case", async () => {
       const tid = await v.createTenant(uniq("tcn"));
-      const r = await v.api("POST", `/tenants/${tid}/connections`, { token: tenantToken(tid), body: { connector_id: noneConn, policy: { methods: ["get"] } } });
-      assertErrorPath(r, "policy.methods[0]");
+      const r = await v.api("POST", `/tenants/${tid}/connections`, { token: tenantToken(tid), body: { connector_id: noneConn, policy: { methods: ["get", "Post"] } } });
+      assert.equal(r.status, 201, show(r));
+      assert.deepEqual(r.data.policy.methods, ["GET", "POST"]);
     });
 
     test("list: paged, only the tenant's own connections", async () => {
@@ -393,21 +394,20 @@ describe("vault connections", () => {
       ["DELETE", `/tenants/${tid}/connections/${cid}`],
     ];
 
-    test("another tenant's token on the tenant's path → refused (403/404) for every operation, proxy included; nothing changes", async () => {
+    test("another tenant's token on the tenant's path → 404 for every connection operation, proxy included", async () => {
       const tok = tenantToken(b.tid);
       const wrong = [];
       for (const [method, path, body] of ops(a.tid, a.conn.id)) {
         const r = await v.api(method, path, { token: tok, ...(body ? { body } : {}) });
-        // docs/vault.md says 403 for the path tenant; src/api/authz.rs answers 404 for
-        // connection paths on purpose (DESIGN §7: "others are 404"). Either refuses.
-        const ok = (r.status === 403 && r.data?.code === "forbidden") || (r.status === 404 && r.data?.code === "not_found");
-        if (!ok) wrong.push(`${method} ${path} → ${r.status} ${r.data?.code}`);
+        // docs/vault.md: 404 for every connection operation (a connection does not
+        // even admit to existing), unlike other tenant paths (403).
+        if (r.status !== 404 || r.data?.code !== "not_found") wrong.push(`${method} ${path} → ${r.status} ${r.data?.code}`);
       }
-      assert.deepEqual(wrong, [], "every operation on another tenant's path is refused (403 forbidden / 404 not_found)");
+      assert.deepEqual(wrong, [], "every connection operation on another tenant's path is 404 not_found");
       const m = uniq("m");
       for (const method of ["GET", "POST", "DELETE"]) {
         const p = await v.proxy(a.tid, a.conn.id, `steal-${m}`, { token: tok, method });
-        assert.ok(p.status === 403 || p.status === 404, `proxy ${method}: ${p.status}`);
+        assert.equal(p.status, 404, `proxy ${method}`);
         await p.text();
       }
       assert.equal(up.requestsMatching(m).length, 0, "nothing sent");
@@ -484,6 +484,8 @@ describe("vault connections", () => {
 
     test("methods", async () => {
       allowed(await attempt({ methods: ["GET"] }), "GET allowed");
+      allowed(await attempt({ methods: ["GET"] }, { method: "HEAD" }), "HEAD is allowed where GET is");
+      denied(await attempt({ methods: ["POST"] }, { method: "HEAD" }), "HEAD without GET");
       denied(await attempt({ methods: ["GET"] }, { method: "POST", body: "{}" }), "POST refused");
       denied(await attempt({ methods: ["GET"] }, { method: "DELETE" }), "DELETE refused");
       allowed(await attempt({ methods: ["GET", "POST"] }, { method: "POST", body: "{}" }), "POST listed");
