@@ -338,6 +338,29 @@ describe("vault proxy", () => {
       await expectCode(await v.proxy(s2.tid, s2.conn.id, `slow-${m}`), 504, "proxy_timeout");
       assert.ok(Date.now() - t0 < 2400, "answered at the timeout, not when the origin did");
     });
+
+    test("failures never leak a key placed in the query (response, error text, logs)", async () => {
+      const closed = await startRecordingOrigin();
+      const deadBase = `${closed.url}/v1`;
+      await closed.close();
+      const s = await setup(apiKeyAuth("query", "api_key"), { base: deadBase });
+      const logsBefore = scan.logs.length;
+      const failed = await v.proxy(s.tid, s.conn.id, "q-fail?x=1");
+      const text = await expectCode(failed, 502, "proxy_failed");
+      assert.ok(!text.includes(s.secret), "not in the error text");
+      const s2 = await setup(apiKeyAuth("query", "api_key"), { connector: { timeout_ms: 300 } });
+      const m = marker();
+      up.on(`qslow-${m}`, { delayMs: 2000 });
+      const t2 = await expectCode(await v.proxy(s2.tid, s2.conn.id, `qslow-${m}`), 504, "proxy_timeout");
+      assert.ok(!t2.includes(s2.secret));
+      // Whatever was logged about these failures carries no key (the final scan
+      // checks every line too).
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(scan.logs.length > logsBefore, "the failures were logged (so this check sees something)");
+      for (const l of scan.logs.slice(logsBefore)) {
+        assert.ok(!l.message.includes(s.secret) && !l.message.includes(s2.secret), `log line without the key: ${l.message}`);
+      }
+    });
   });
 
   describe("the credential goes nowhere else", () => {
@@ -756,6 +779,47 @@ describe("vault proxy", () => {
       const m3 = marker();
       await expectCode(await call.worker(NOVAULT).fetch(`/lit/${m3}`, { host, headers: { authorization: `Bearer ${userToken()}` } }), 503, "vault_unavailable");
       assert.equal(up.requestsMatching(m3).length, 0);
+    });
+
+    test("placements on routes: Authorization with a prefix replaces the caller's JWT; query replaces the caller's parameter; basic", async () => {
+      const bearer = await setup(apiKeyAuth("header", "authorization", "Bearer "), { tid: s.tid });
+      const query = await setup(apiKeyAuth("query", "api_key"), { tid: s.tid });
+      const basic = await setup({ type: "basic" }, { tid: s.tid });
+      for (const [p, c] of [["/rb/*", bearer], ["/rq/*", query], ["/rs/*", basic]]) {
+        const r = await route(s.tid, p, [jwtHandler(), creds(c.conn.id), httpTo()]);
+        assert.equal(r.status, 201, show(r));
+      }
+      const jwt = userToken();
+      const m1 = marker();
+      assert.equal((await call.fetch(`/rb/${m1}`, { host, headers: { authorization: `Bearer ${jwt}` } })).status, 200);
+      assert.equal(up.last(m1).headers.authorization, `Bearer ${bearer.secret}`);
+      assert.ok(!JSON.stringify(up.last(m1).rawHeaders).includes(jwt), "the caller's JWT is not forwarded");
+      const m2 = marker();
+      assert.equal((await call.fetch(`/rq/${m2}?api_key=caller&k=v`, { host, headers: { authorization: `Bearer ${jwt}` } })).status, 200);
+      const params = new URLSearchParams(up.last(m2).query);
+      assert.deepEqual(params.getAll("api_key"), [query.secret]);
+      assert.equal(params.get("k"), "v");
+      assert.equal(up.last(m2).headers.authorization, undefined);
+      const m3 = marker();
+      assert.equal((await call.fetch(`/rs/${m3}`, { host, headers: { authorization: `Bearer ${jwt}` } })).status, 200);
+      assert.equal(up.last(m3).headers.authorization, `Basic ${Buffer.from(`svc-user:${basic.secret}`).toString("base64")}`);
+    });
+
+    test("a route whose upstream fails answers http_failed and leaks no query-placed key", async () => {
+      const closed = await startRecordingOrigin();
+      const deadBase = `${closed.url}/v1`;
+      await closed.close();
+      // The connector must allow the dead host: same host (127.0.0.1), so it does.
+      const q = await setup(apiKeyAuth("query", "api_key"), { tid: s.tid, base: deadBase });
+      const r = await route(s.tid, "/qfail/*", [jwtHandler(), creds(q.conn.id), httpTo(deadBase)]);
+      assert.equal(r.status, 201, show(r));
+      const logsBefore = scan.logs.length;
+      const res = await call.fetch("/qfail/x?y=1", { host, headers: { authorization: `Bearer ${userToken()}` } });
+      const text = await expectCode(res, 502, "http_failed");
+      assert.ok(!text.includes(q.secret));
+      await new Promise((done) => setTimeout(done, 300));
+      assert.ok(scan.logs.length > logsBefore, "the failure was logged (so this check sees something)");
+      for (const l of scan.logs.slice(logsBefore)) assert.ok(!l.message.includes(q.secret), `log line without the key: ${l.message}`);
     });
 
     test("a route call is audited as a proxy row", async () => {
