@@ -66,7 +66,7 @@ function applyEdits(headers, p, i, end = p.length) {
   }
 }
 
-async function forward(p, request) {
+async function forward(p, request, env, ctx) {
   const id = Number(p[3]);
   const host = p[4];
   const domain = p[5];
@@ -90,7 +90,7 @@ async function forward(p, request) {
     });
   } catch {
     const timedOut = controller.signal.aborted;
-    const plan = FastPath.fail(id, timedOut, request.method, request.url, request.method === "HEAD");
+    const plan = FastPath.fail(id, timedOut, request.method, request.url, request.method === "HEAD", env, ctx);
     const failed = answer(plan.split("\n"), 3, p[2]);
     // A static response phase applies to Portico's own error response too.
     if (requestEditsEnd < p.length) applyEdits(failed.headers, p, requestEditsEnd);
@@ -106,7 +106,7 @@ async function forward(p, request) {
     applyEdits(res.headers, p, requestEditsEnd);
     if (res.headers.has("set-cookie")) FastPath.confine(host, domain, res.headers);
   } else if (id !== 0) {
-    const edits = FastPath.respond(id, res.status, res.headers, res.headers.has("set-cookie"));
+    const edits = FastPath.respond(id, res.status, res.headers, res.headers.has("set-cookie"), env, ctx);
     if (edits) {
       res = new Response(res.body, res);
       mutable = true;
@@ -144,7 +144,7 @@ export default {
     }
     if (p[0] === "R") return answer(p, 3, p[2]);
     if (p[0] === "F") {
-      return forward(p, request).catch((e) => {
+      return forward(p, request, env, ctx).catch((e) => {
         // A trap in the response phase fails this request (as on the workers-rs
         // path); the instance is re-initialised before the next one uses it.
         crashed(e);

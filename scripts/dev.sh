@@ -3,7 +3,9 @@
 # the demo origin on 127.0.0.1:9001, the DNS-over-HTTPS stand-in on 127.0.0.1:8053
 # (domain verification, dev/doh.mjs) and the OAuth provider stand-in on 127.0.0.1:9002
 # (dev/oauth-provider.mjs), and serve Portico (with the example service, the dispatcher
-# emulator and two tenant workers) on 127.0.0.1:8787.
+# emulator and two tenant workers) on 127.0.0.1:8787. Once the API answers,
+# dev/seed-vault.mjs seeds the credential-vault demo through it (the global "Demo API"
+# connector and an acme connection; a secret must be sealed by the running worker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -24,7 +26,10 @@ DOH_PID=$!
 echo "== OAuth provider stand-in on http://127.0.0.1:9002 (client portico-dev / portico-dev-secret)"
 node dev/oauth-provider.mjs --port 9002 &
 OAUTH_PID=$!
-trap 'kill $ORIGIN_PID $DOH_PID $OAUTH_PID 2>/dev/null || true' EXIT INT TERM
+echo "== vault demo: dev/seed-vault.mjs seeds connector \"Demo API\" and an acme connection once the API answers"
+node dev/seed-vault.mjs --wait 300 &
+SEED_PID=$!
+trap 'kill $ORIGIN_PID $DOH_PID $OAUTH_PID $SEED_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<'MSG'
 == Portico on http://127.0.0.1:8787 — try:
@@ -35,6 +40,10 @@ cat <<'MSG'
   curl http://globex.localhost:8787/hello
   curl -u demo:demo http://acme.localhost:8787/private/
   curl -i http://acme.localhost:8787/old/page
+  # vault demo (README "Credential vault walkthrough"):
+  CONN=$(node dev/seed-vault.mjs --print-id)
+  ACME=$(npm run -s token -- --tenant acme --scope "connections:proxy audit:read")
+  curl -H "authorization: Bearer $ACME" http://api.localhost:8787/api/v1/tenants/acme/connections/$CONN/proxy/hello
 MSG
 # The build ran above; the [build] command would only repeat it.
 wrangler dev --ip 127.0.0.1 --port 8787 --local \

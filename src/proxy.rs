@@ -13,7 +13,7 @@ use crate::error::ProxyError;
 use crate::header_edits::{Edit, EditLog};
 use crate::host::{normalize_host, HostError};
 use crate::message::{HeaderAccess, HeaderList, SimpleResponse};
-use crate::request::{Need, Prefetched, RequestCx, RequestHead, RequestState};
+use crate::request::{CallAudit, Need, Prefetched, RequestCx, RequestHead, RequestState};
 use crate::routing::limits::FilterLimits;
 use crate::routing::RequestFacts;
 use crate::upstream::{is_websocket_upgrade, strip_hop_by_hop, Target, UpstreamCall};
@@ -243,7 +243,7 @@ pub fn plan(
             None => match chain.terminal.plan(&cx, headers) {
                 Ok(TerminalPlan::Respond(res)) => Decided::Answer(Ok(res)),
                 Ok(TerminalPlan::Call(mut call)) => {
-                    match chain.on_call(&cx, &state, &mut call, headers) {
+                    match chain.on_call(&cx, &mut state, &mut call, headers) {
                         Ok(()) => Decided::Call(call),
                         Err(e) => Decided::Answer(Err(e)),
                     }
@@ -337,7 +337,9 @@ impl After {
     /// the JS entry then applies them itself (and confines cookies only if the
     /// response has any). `None`: run [`After::on_response`] on the response.
     pub fn static_response_edits(&self) -> Option<Vec<Edit>> {
-        if !self.routed.chain().static_response(self.ran) {
+        // A call with a credential is audited once the upstream answered: it
+        // comes back to Wasm for that anyway.
+        if !self.routed.chain().static_response(self.ran) || self.call_audit().is_some() {
             return None;
         }
         let nothing = HeaderList::new();
@@ -351,6 +353,11 @@ impl After {
         let edits = log.edits().to_vec();
         let cookies = edits.iter().any(|e| e.name() == "set-cookie");
         (!cookies).then_some(edits)
+    }
+
+    /// The audit facts of a call made with a connection's credential.
+    pub fn call_audit(&self) -> Option<&CallAudit> {
+        self.state.credentials.as_ref()?.audit.as_ref()
     }
 
     /// Only the cookie confinement (for responses no middleware edits).

@@ -92,6 +92,33 @@ pub struct CredentialUse {
     pub scopes: Option<String>,
     /// Response headers the connector strips.
     pub strip_response: Vec<String>,
+    /// The call's audit facts, once the credential went into it.
+    pub audit: Option<CallAudit>,
+}
+
+/// What the audit row of a call made with a connection's credential records
+/// (never a header value, query or body). Status, duration and response size are
+/// added by the platform once the upstream answered.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CallAudit {
+    /// The tenant owning the connection.
+    pub tenant_id: String,
+    /// Who called (`sub`), or empty when unknown.
+    pub actor: String,
+    /// The connection.
+    pub connection_id: String,
+    /// Its connector and version.
+    pub connector_id: String,
+    /// The connector version.
+    pub connector_version: u32,
+    /// Method sent.
+    pub method: String,
+    /// Upstream host.
+    pub host: String,
+    /// Upstream path, without query.
+    pub path: String,
+    /// Request body size, when declared.
+    pub request_bytes: Option<u64>,
 }
 
 /// What a request-phase step decided.

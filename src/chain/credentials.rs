@@ -12,7 +12,7 @@ use crate::error::ProxyError;
 use crate::grant::{GrantRefusal, Use};
 use crate::message::HeaderAccess;
 use crate::request::{
-    CredentialFailure, CredentialUse, Flow, Need, NeedError, RequestCx, RequestState,
+    CallAudit, CredentialFailure, CredentialUse, Flow, Need, NeedError, RequestCx, RequestState,
 };
 use crate::upstream::{Target, UpstreamCall};
 use crate::vault::inject::set_query_param;
@@ -168,9 +168,14 @@ impl Credentials {
             scopes: claim("scope"),
             strip_response: grant.spec.strip_response_headers.clone(),
             connection_id: id,
+            audit: None,
         });
-        // The caller's own credentials are for Portico, never for the third party.
+        // The caller's own credentials are for Portico, never for the third party;
+        // nor is the header that named the connection.
         for name in ["authorization", "cookie", "proxy-authorization"] {
+            headers.remove(name);
+        }
+        if let ConnectionSource::Header(name) = &self.source {
             headers.remove(name);
         }
         Flow::Continue
@@ -181,7 +186,7 @@ impl Credentials {
     pub fn on_call(
         &self,
         cx: &RequestCx<'_>,
-        state: &RequestState,
+        state: &mut RequestState,
         call: &mut UpstreamCall,
         headers: &mut dyn HeaderAccess,
     ) -> Result<(), ProxyError> {
@@ -190,7 +195,7 @@ impl Credentials {
         }
         let used = state
             .credentials
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| failed(NeedError::Missing.to_string()))?;
         let grant = match cx.pre.grant(&used.connection_id) {
             Some(Ok(g)) => g,
@@ -215,6 +220,20 @@ impl Credentials {
             // through fails rather than sending the body without its key.
             return Err(failed("body placement is not available on routes"));
         }
+        let (origin, rest) = crate::url::split_origin(&call.url).unwrap_or_default();
+        used.audit = Some(CallAudit {
+            tenant_id: grant.tenant_id.clone(),
+            actor: used.subject.clone().unwrap_or_default(),
+            connection_id: grant.connection_id.clone(),
+            connector_id: grant.connector_id.clone(),
+            connector_version: grant.connector_version,
+            method: cx.method.to_string(),
+            host: crate::url::authority_host(crate::url::authority_of(&origin)).to_string(),
+            path: rest.split(['?', '#']).next().unwrap_or("/").to_string(),
+            request_bytes: headers
+                .get("content-length")
+                .and_then(|v| v.trim().parse().ok()),
+        });
         Ok(())
     }
 

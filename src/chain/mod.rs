@@ -256,7 +256,7 @@ impl Chain {
     pub fn on_call(
         &self,
         cx: &RequestCx<'_>,
-        state: &RequestState,
+        state: &mut RequestState,
         call: &mut UpstreamCall,
         headers: &mut dyn HeaderAccess,
     ) -> Result<(), ProxyError> {

@@ -2,6 +2,7 @@
 //! plan, send the call, run the response phase. Everything it decides comes from
 //! `crate::proxy`; this file only does the I/O and builds JS responses.
 
+use super::call_audit::{data_plane_request_id, declared_length, record, Ended};
 use super::headers::JsHeaders;
 use super::isolate::Isolate;
 use super::needs;
@@ -54,7 +55,28 @@ pub(crate) async fn proxy(
             respond(&response, is_head)
         }
         Plan::Call { call, after } => {
-            let res = match upstream::send(env, &call, req, &up_headers).await {
+            let started_ms = js_sys::Date::now();
+            let sent = upstream::send(env, &call, req, &up_headers).await;
+            if let Some(audit) = after.call_audit() {
+                let ended = Ended {
+                    status: sent
+                        .as_ref()
+                        .map_or_else(ProxyError::status, |r| r.status()),
+                    started_ms,
+                    response_bytes: sent
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| declared_length(&r.headers())),
+                };
+                record(
+                    env,
+                    ctx,
+                    audit.clone(),
+                    ended,
+                    data_plane_request_id(&in_headers),
+                );
+            }
+            let res = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     log_error(&e, &after.head().method, &after.head().url);

@@ -15,6 +15,7 @@
 //!   `a` append | `d` delete | `l` add to list, name, value), then the response
 //!   edits of a static response phase, as triples to the end
 
+use super::call_audit::{declared_length, record, Ended};
 use super::execute::log_error;
 use super::headers::JsHeaders;
 use super::isolate::Isolate;
@@ -37,15 +38,33 @@ use wasm_bindgen::JsCast;
 const MAX_PENDING: usize = 4096;
 
 thread_local! {
-    static PENDING: RefCell<Parked<Box<After>>> = RefCell::new(Parked::new(MAX_PENDING));
+    /// Parked plans with the time their call was planned (for call audits).
+    static PENDING: RefCell<Parked<(Box<After>, f64)>> = RefCell::new(Parked::new(MAX_PENDING));
 }
 
 fn park(after: Box<After>) -> u32 {
-    PENDING.with(|p| p.borrow_mut().park(after))
+    let now = js_sys::Date::now();
+    PENDING.with(|p| p.borrow_mut().park((after, now)))
 }
 
-fn unpark(id: u32) -> Option<Box<After>> {
+fn unpark(id: u32) -> Option<(Box<After>, f64)> {
     PENDING.with(|p| p.borrow_mut().take(id))
+}
+
+/// Audits a call made with a connection's credential, in the background.
+fn audit(after: &After, started_ms: f64, ended: (u16, Option<u64>), env: JsValue, ctx: JsValue) {
+    let Some(facts) = after.call_audit() else {
+        return;
+    };
+    let env: worker::Env = env.unchecked_into();
+    let ctx = worker::Context::new(ctx.unchecked_into());
+    let rid = crate::api::time::new_id("req_").unwrap_or_else(|_| "req_unknown".into());
+    let ended = Ended {
+        status: ended.0,
+        started_ms,
+        response_bytes: ended.1,
+    };
+    record(&env, &ctx, facts.clone(), ended, rid);
 }
 
 /// The preamble every plan starts with.
@@ -186,10 +205,24 @@ impl FastPath {
 
     /// The response phase of plan `id` over the upstream response headers: the
     /// edits to make, as triples (see the module doc); empty when none.
-    pub fn respond(id: u32, status: u16, headers: &web_sys::Headers, cookies: bool) -> String {
-        let Some(after) = unpark(id) else {
+    pub fn respond(
+        id: u32,
+        status: u16,
+        headers: &web_sys::Headers,
+        cookies: bool,
+        env: JsValue,
+        ctx: JsValue,
+    ) -> String {
+        let Some((after, started_ms)) = unpark(id) else {
             return String::new();
         };
+        audit(
+            &after,
+            started_ms,
+            (status, declared_length(headers)),
+            env,
+            ctx,
+        );
         let base = JsHeaders(headers);
         let mut log = EditLog::new(&base, cookies);
         after.on_response(status, &mut log);
@@ -205,7 +238,15 @@ impl FastPath {
 
     /// The answer when the upstream call of plan `id` failed (`timeout`: no
     /// response headers in time), through the response phase; an `R` plan.
-    pub fn fail(id: u32, timeout: bool, method: &str, url: &str, head: bool) -> String {
+    pub fn fail(
+        id: u32,
+        timeout: bool,
+        method: &str,
+        url: &str,
+        head: bool,
+        env: JsValue,
+        ctx: JsValue,
+    ) -> String {
         let handler = crate::chain::HandlerKind::Http.as_str();
         let err = if timeout {
             ProxyError::HandlerTimeout { handler }
@@ -217,7 +258,10 @@ impl FastPath {
         };
         log_error(&err, method, url);
         let res = match unpark(id) {
-            Some(after) => after.on_error(&err),
+            Some((after, started_ms)) => {
+                audit(&after, started_ms, (err.status(), None), env, ctx);
+                after.on_error(&err)
+            }
             None => err.to_response(),
         };
         let mut out = String::new();

@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod body;
+mod call_audit;
 mod d1;
 mod doh;
 mod env;

@@ -102,7 +102,7 @@ impl ProblemKind {
 mod tests {
     use super::ProblemKind::{self, *};
 
-    const ALL: [ProblemKind; 13] = [
+    const ALL: [ProblemKind; 16] = [
         ValidationFailed,
         InvalidJson,
         Unauthorized,
@@ -113,6 +113,9 @@ mod tests {
         Conflict,
         PayloadTooLarge,
         UnsupportedMediaType,
+        VersionImmutable,
+        ConnectorInUse,
+        VaultUnavailable,
         Internal,
         Unavailable,
         NotConfigured,

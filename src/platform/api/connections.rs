@@ -266,6 +266,7 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     if written == GuardedWrite::Refused {
         return Err(Problem::not_found("connection"));
     }
+    super::connectors::settle_versions(c, store, &row.connector_id).await?;
     Ok(SimpleResponse::empty(204))
 }
 

@@ -9,7 +9,7 @@ use crate::api::authz::Principal;
 use crate::api::time::new_id;
 use crate::api::{Problem, ProblemKind};
 use crate::config::ConfigError;
-use crate::connector::versions::{next_version, publish, PublishError, VersionRow};
+use crate::connector::versions::{next_version, publish, settle, PublishError, VersionRow};
 use crate::connector::{validate_version, SecretField, UrlRules, VersionState};
 use crate::message::SimpleResponse;
 use crate::platform::store::{
@@ -366,7 +366,13 @@ pub(super) async fn publish_version(
     if !changes.is_empty() {
         let at = now_iso();
         store
-            .set_version_states(&row.id, &changes, owner_tenant(c, &row), &c.audit(&at)?)
+            .set_version_states(
+                &row.id,
+                &changes,
+                "connector.published",
+                owner_tenant(c, &row),
+                &c.audit(&at)?,
+            )
             .await?;
         c.iso.grants.forget_all();
     }
@@ -382,6 +388,10 @@ pub(super) async fn publish_version(
 pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     let row = writable(c, store).await?;
     let versions = store.list_versions(&row.id).await?;
+    // Its client secrets must go from KV with their index rows: not without the vault.
+    if versions.iter().any(|v| v.client_secret_set > 0.0) && c.iso.vault.ring().is_none() {
+        return Err(Problem::vault_unavailable());
+    }
     let at = now_iso();
     let tenant = owner_tenant(c, &row).to_string();
     let written = store
@@ -406,6 +416,30 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         }
     }
     Ok(SimpleResponse::empty(204))
+}
+
+/// Archives `active` versions no connection uses any more (after a connection of
+/// connector `cid` went).
+pub(super) async fn settle_versions(c: &Call<'_>, store: &Store, cid: &str) -> Result<(), Problem> {
+    let Some(row) = store.get_connector(cid).await? else {
+        return Ok(());
+    };
+    let versions = store.list_versions(cid).await?;
+    let changes = settle(&rows(&versions));
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let at = now_iso();
+    store
+        .set_version_states(
+            cid,
+            &changes,
+            "connector.versions_settled",
+            owner_tenant(c, &row),
+            &c.audit(&at)?,
+        )
+        .await?;
+    Ok(())
 }
 
 /// A validation error at `path` (for checks the pure validation cannot make).

@@ -177,10 +177,30 @@ fn openapi_document() -> SimpleResponse {
     r
 }
 
+/// Operations that hold or use secrets: without a key ring they answer 503
+/// `vault_unavailable` (connector writes need it only for a client secret).
+fn needs_vault(op: Op) -> bool {
+    matches!(
+        op,
+        Op::ListConnections
+            | Op::CreateConnection
+            | Op::GetConnection
+            | Op::UpdateConnection
+            | Op::DeleteConnection
+            | Op::DisconnectConnection
+            | Op::ProxyConnection
+            | Op::VaultStatus
+            | Op::VaultReencrypt
+    )
+}
+
 /// The dispatch table: one row per operation, each served by its resource's file.
 async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
     // Opening is a binding lookup, no I/O; an operation without D1 never unwraps it.
     let store = Store::open(c.env);
+    if needs_vault(c.m.spec.op) && c.iso.vault.ring().is_none() {
+        return Err(Problem::vault_unavailable());
+    }
     match c.m.spec.op {
         Op::OpenApi => Ok(openapi_document()),
         Op::ListTenants => tenants::list(c, &store?).await,

@@ -12,35 +12,22 @@ use crate::connection_proxy::{forwardable_request_header, strip_response_headers
 use crate::error::ProxyError;
 use crate::grant::{Grant, GrantRefusal, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
+use crate::platform::call_audit::{declared_length, record, Ended};
 use crate::platform::execute::{log_error, to_js_response, with_mutable_headers};
 use crate::platform::grants;
 use crate::platform::headers::JsHeaders;
-use crate::platform::store::{ProxyAudit, Store};
 use crate::platform::upstream::fetch_with_body;
-use crate::request::CredentialFailure;
+use crate::request::{CallAudit, CredentialFailure};
 use crate::upstream::{Target, UpstreamCall};
 use crate::vault::inject::{inject_body, set_query_param, BodyError};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::{Context, Env};
+use worker::Context;
 
 /// Largest body Portico reads to place a key in it.
 const MAX_INJECTED_BODY: usize = 1024 * 1024;
 /// The handler name in error codes (`proxy_failed`, `proxy_timeout`).
 const HANDLER: &str = "proxy";
-
-/// What the call came to, for the audit row.
-struct Outcome {
-    status: u16,
-    response_bytes: Option<u64>,
-}
-
-fn length_of(h: &web_sys::Headers) -> Option<u64> {
-    h.get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok())
-}
 
 fn refusal(r: GrantRefusal) -> ProxyError {
     match r {
@@ -60,9 +47,10 @@ fn answer(err: &ProxyError, c: &Call<'_>) -> Result<web_sys::Response, Problem> 
         .map_err(|_| Problem::internal().caused_by("cannot build response"))
 }
 
-/// Serves one proxied call.
+/// Serves one proxied call; every call that reached a connection is audited,
+/// refusals included.
 pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Response, Problem> {
-    let started = js_sys::Date::now();
+    let started_ms = js_sys::Date::now();
     let grant = match grants::open(c.iso, c.env, c.tid(), c.m.param("cid")).await {
         Ok(g) => g,
         Err(CredentialFailure::NotFound) => return Err(Problem::not_found("connection")),
@@ -74,69 +62,70 @@ pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Respon
                 handler: "credentials",
                 detail: why,
             };
-            let res = answer(&err, c)?;
-            audit(
-                c,
-                ctx,
-                &grant_less(c),
-                "",
-                started,
-                &Outcome {
-                    status: 502,
-                    response_bytes: None,
-                },
-            );
-            return Ok(res);
+            let mut facts = audit_facts(c, None);
+            facts.path = String::new();
+            finish(c, ctx, facts, 502, started_ms, None);
+            return answer(&err, c);
         }
     };
-    let (res, host, path, outcome) = match forward(c, &grant).await {
-        Ok((res, host, path)) => {
-            let outcome = Outcome {
-                status: res.status(),
-                response_bytes: length_of(&res.headers()),
-            };
-            (Ok(res), host, path, outcome)
+    let mut facts = audit_facts(c, Some(&grant));
+    let (res, status, response_bytes) = match forward(c, &grant, &mut facts).await {
+        Ok(res) => {
+            let (status, bytes) = (res.status(), declared_length(&res.headers()));
+            (Ok(res), status, bytes)
         }
         Err(Failure::Problem(p)) => {
-            let outcome = Outcome {
-                status: p.status(),
-                response_bytes: None,
-            };
-            (
-                Err(p),
-                grant.spec.base_url.host.clone(),
-                String::new(),
-                outcome,
-            )
+            let status = p.status();
+            (Err(p), status, None)
         }
-        Err(Failure::Data(e, path)) => {
-            let outcome = Outcome {
-                status: e.status(),
-                response_bytes: None,
-            };
-            (
-                answer(&e, c),
-                grant.spec.base_url.host.clone(),
-                path,
-                outcome,
-            )
-        }
+        Err(Failure::Data(e)) => (answer(&e, c), e.status(), None),
     };
-    let who = AuditWho {
-        connector_id: grant.connector_id.clone(),
-        connector_version: grant.connector_version,
-        host,
-    };
-    audit(c, ctx, &who, &path, started, &outcome);
+    finish(c, ctx, facts, status, started_ms, response_bytes);
     res
+}
+
+fn audit_facts(c: &Call<'_>, grant: Option<&Grant>) -> CallAudit {
+    CallAudit {
+        tenant_id: c.tid().to_string(),
+        actor: c
+            .caller
+            .as_ref()
+            .map(|k| k.actor.clone())
+            .unwrap_or_default(),
+        connection_id: c.m.param("cid").to_string(),
+        connector_id: grant.map(|g| g.connector_id.clone()).unwrap_or_default(),
+        connector_version: grant.map_or(0, |g| g.connector_version),
+        method: c.req.method(),
+        host: grant
+            .map(|g| g.spec.base_url.host.clone())
+            .unwrap_or_default(),
+        path: String::new(),
+        request_bytes: declared_length(&c.req.headers()),
+    }
+}
+
+fn finish(
+    c: &Call<'_>,
+    ctx: &Context,
+    facts: CallAudit,
+    status: u16,
+    started_ms: f64,
+    response_bytes: Option<u64>,
+) {
+    let ended = Ended {
+        status,
+        started_ms,
+        response_bytes,
+    };
+    record(c.env, ctx, facts, ended, c.request_id.clone());
 }
 
 /// Why a call ended before an upstream response.
 enum Failure {
     /// An API-level refusal (the body was not usable).
     Problem(Problem),
-    /// A §5 error, with the path it was for.
-    Data(ProxyError, String),
+    /// A §5 error.
+    Data(ProxyError),
 }
 
 impl From<Problem> for Failure {
@@ -145,12 +134,13 @@ impl From<Problem> for Failure {
     }
 }
 
-/// Plans, checks and sends the call: the response (headers stripped per the
-/// connector), the upstream host and the canonical path.
+/// Plans, checks and sends the call: the response, headers stripped per the
+/// connector (the canonical path goes into the audit facts).
 async fn forward(
     c: &Call<'_>,
     grant: &Rc<Grant>,
-) -> Result<(web_sys::Response, String, String), Failure> {
+    facts: &mut CallAudit,
+) -> Result<web_sys::Response, Failure> {
     let spec = &grant.spec;
     let t = target(
         &spec.base_url,
@@ -158,7 +148,8 @@ async fn forward(
         c.query,
         c.iso.encoded_slashes,
     )
-    .map_err(|e| Failure::Data(ProxyError::InvalidPath(e), String::new()))?;
+    .map_err(|e| Failure::Data(ProxyError::InvalidPath(e)))?;
+    facts.path = t.path.clone();
     let caller = c.caller()?;
     let method = c.req.method();
     let injection = grant
@@ -168,19 +159,31 @@ async fn forward(
             subject: Some(&caller.actor),
             scopes: caller.scopes.as_deref(),
         })
-        .map_err(|r| Failure::Data(refusal(r), t.path.clone()))?;
+        .map_err(|r| Failure::Data(refusal(r)))?;
     // Only what the third party should see: never the caller's own credentials,
     // proxy or forwarding headers, nor Portico's.
     let out = web_sys::Headers::new()
         .map_err(|_| Problem::internal().caused_by("cannot create headers"))?;
     let inbound = c.req.headers();
+    // Names the caller's `Connection` lists are hop-by-hop too (RFC 9110 §7.6.1).
+    let listed: Vec<String> = inbound
+        .get("connection")
+        .ok()
+        .flatten()
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
     for entry in inbound.entries() {
         let Ok(pair) = entry else { continue };
         let pair = js_sys::Array::from(&pair);
         let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
             continue;
         };
-        if forwardable_request_header(&k) {
+        if forwardable_request_header(&k) && !listed.contains(&k.to_ascii_lowercase()) {
             let _ = out.append(&k, &v);
         }
     }
@@ -233,83 +236,16 @@ async fn forward(
     };
     let res = fetch_with_body(&call, &method, &out, body.as_ref())
         .await
-        .map_err(|e| Failure::Data(e, t.path.clone()))?;
+        .map_err(Failure::Data)?;
     // Redirects come back as they are (`redirect: manual`): never followed with
     // the credential attached.
     let res = with_mutable_headers(res).map_err(|_| {
-        Failure::Data(
-            ProxyError::HandlerFailed {
-                handler: HANDLER,
-                detail: "cannot copy response headers".into(),
-            },
-            t.path.clone(),
-        )
+        Failure::Data(ProxyError::HandlerFailed {
+            handler: HANDLER,
+            detail: "cannot copy response headers".into(),
+        })
     })?;
     let headers = res.headers();
     strip_response_headers(&mut JsHeaders(&headers), &spec.strip_response_headers);
-    Ok((res, spec.base_url.host.clone(), t.path))
-}
-
-/// The connector facts of an audit row.
-struct AuditWho {
-    connector_id: String,
-    connector_version: u32,
-    host: String,
-}
-
-/// For a connection that could not be opened: what is known without it.
-fn grant_less(_c: &Call<'_>) -> AuditWho {
-    AuditWho {
-        connector_id: String::new(),
-        connector_version: 0,
-        host: String::new(),
-    }
-}
-
-/// Writes the call's audit row after the response (and the connection's last use).
-fn audit(c: &Call<'_>, ctx: &Context, who: &AuditWho, path: &str, started: f64, outcome: &Outcome) {
-    let env: Env = c.env.clone();
-    let tenant = c.tid().to_string();
-    let connection = c.m.param("cid").to_string();
-    let actor = c
-        .caller
-        .as_ref()
-        .map(|k| k.actor.clone())
-        .unwrap_or_default();
-    let method = c.req.method();
-    let request_id = c.request_id.clone();
-    let request_bytes = length_of(&c.req.headers());
-    let (connector_id, connector_version, host) = (
-        who.connector_id.clone(),
-        who.connector_version,
-        who.host.clone(),
-    );
-    let path = path.to_string();
-    let status = outcome.status;
-    let response_bytes = outcome.response_bytes;
-    let duration_ms = (js_sys::Date::now() - started).max(0.0) as u64;
-    ctx.wait_until(async move {
-        let Ok(store) = Store::open(&env) else { return };
-        let at = crate::api::time::iso8601(js_sys::Date::now() as u64);
-        let row = ProxyAudit {
-            tenant: &tenant,
-            actor: &actor,
-            connection_id: &connection,
-            connector_id: &connector_id,
-            connector_version,
-            method: &method,
-            host: &host,
-            path: &path,
-            status,
-            duration_ms,
-            request_bytes,
-            response_bytes,
-            request_id: &request_id,
-            at: &at,
-        };
-        if let Err(e) = store.insert_proxy_audit(&row).await {
-            worker::console_error!("portico: audit of proxied call {request_id}: {e}");
-        }
-        let _ = store.touch_connection(&tenant, &connection, &at).await;
-    });
+    Ok(res)
 }

@@ -194,11 +194,13 @@ impl Store {
         self.write_with_audit(a, stmts, event).await
     }
 
-    /// Writes the version state changes of a publish.
+    /// Writes version state changes (a publish, or settling after a connection
+    /// went); `action` names them in the audit.
     pub(crate) async fn set_version_states(
         &self,
         cid: &str,
         changes: &[(u32, VersionState)],
+        action: &'static str,
         audit_tenant: &str,
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
@@ -216,7 +218,7 @@ impl Store {
         self.write_with_audit(
             a,
             stmts,
-            AuditEvent::new(audit_tenant, "connector.published", "connector", cid),
+            AuditEvent::new(audit_tenant, action, "connector", cid),
         )
         .await?;
         Ok(())
@@ -232,15 +234,25 @@ impl Store {
         let unused = "NOT EXISTS (SELECT 1 FROM connections WHERE connector_id = ?6)";
         let stmts = vec![
             self.stmt(
-                &format!("DELETE FROM connector_versions WHERE connector_id = ?1 AND {}", unused.replace("?6", "?1")),
+                &format!(
+                    "DELETE FROM connector_versions WHERE connector_id = ?1 AND {}",
+                    unused.replace("?6", "?1")
+                ),
                 &[s(cid)],
             )?,
             self.stmt(
-                &format!("DELETE FROM connectors WHERE id = ?1 AND {}", unused.replace("?6", "?1")),
+                &format!(
+                    "DELETE FROM connectors WHERE id = ?1 AND {}",
+                    unused.replace("?6", "?1")
+                ),
                 &[s(cid)],
             )?,
+            // Only once the connector itself went (the guard above), and by
+            // prefix compare, not LIKE: `_` in ids is a LIKE wildcard.
             self.stmt(
-                "DELETE FROM vault_records WHERE kind = 'connector-client-secret' AND record_id LIKE ?1 || '.v%'",
+                "DELETE FROM vault_records WHERE kind = 'connector-client-secret' \
+                 AND substr(record_id, 1, length(?1) + 2) = ?1 || '.v' \
+                 AND NOT EXISTS (SELECT 1 FROM connectors WHERE id = ?1)",
                 &[s(cid)],
             )?,
         ];
