@@ -158,6 +158,22 @@ describe("vault connectors", () => {
       assertProblem(await v.api("PATCH", `/connectors/${c.id}/versions/1`, { body: { timeout_ms: 10 } }), 409, "version_immutable");
     });
 
+    test("an active version settles to archived once its last connection goes (delete or new primary)", async () => {
+      const tid = await v.createTenant(uniq("tcv"));
+      const c = await v.createConnector(connectorBody(base("/v1")));
+      await v.publish(c.id, 1);
+      const a = await v.connection(tid, { connector_id: c.id, credentials: { api_key: scan.addSecret(freshSecret(), "settle a") } });
+      const b = await v.connection(tid, { connector_id: c.id, credentials: { api_key: scan.addSecret(freshSecret(), "settle b") } });
+      assert.equal((await v.api("POST", `/connectors/${c.id}/versions`, { body: {} })).status, 201);
+      await v.publish(c.id, 2);
+      assert.equal((await v.version(c.id, 1)).state, "active");
+      assert.equal((await v.api("DELETE", `/tenants/${tid}/connections/${a.id}`, { token: tenantToken(tid) })).status, 204);
+      assert.equal((await v.version(c.id, 1)).state, "active", "b still uses version 1");
+      assert.equal((await v.api("DELETE", `/tenants/${tid}/connections/${b.id}`, { token: tenantToken(tid) })).status, 204);
+      assert.equal((await v.version(c.id, 1)).state, "archived", "no connection uses version 1 any more");
+      assert.equal((await v.version(c.id, 2)).state, "primary", "the primary stays primary without connections");
+    });
+
     test("publishing an archived version again makes it primary (rollback without connections)", async () => {
       const c = await v.createConnector(connectorBody(base("/v1")));
       await v.publish(c.id, 1);

@@ -643,6 +643,59 @@ describe("vault proxy", () => {
     });
   });
 
+  describe("audit actions and filters", () => {
+    test("actions: connection.created / secret_rotated / updated / disconnected / deleted as write rows; connection.proxied as the proxy row; no null columns", async () => {
+      const s = await setup(apiKeyAuth());
+      const tok = s.token;
+      const rotated = scan.addSecret(freshSecret(), "audit rotated");
+      assert.equal((await v.api("PATCH", `/tenants/${s.tid}/connections/${s.conn.id}`, { token: tok, body: { credentials: { api_key: rotated } } })).status, 200);
+      assert.equal((await v.api("PATCH", `/tenants/${s.tid}/connections/${s.conn.id}`, { token: tok, body: { labels: { a: "b" } } })).status, 200);
+      assert.equal((await v.proxy(s.tid, s.conn.id, "audited")).status, 200);
+      assert.equal((await v.api("POST", `/tenants/${s.tid}/connections/${s.conn.id}/_disconnect`, { token: tok })).status, 200);
+      assert.equal((await v.api("DELETE", `/tenants/${s.tid}/connections/${s.conn.id}`, { token: tok })).status, 204);
+      const rows = await eventually(async () => {
+        const r = await v.api("GET", `/tenants/${s.tid}/audit?limit=200`, { token: tok });
+        assert.equal(r.status, 200, show(r));
+        return r.data.items.some((x) => x.kind === "proxy") ? r.data.items : null;
+      });
+      assert.ok(rows, "rows");
+      const mine = rows.filter((x) => x.object_id === s.conn.id).map((x) => `${x.kind}:${x.action}`).reverse();
+      assert.deepEqual(mine, [
+        "write:connection.created",
+        "write:connection.secret_rotated",
+        "write:connection.updated",
+        "proxy:connection.proxied",
+        "write:connection.disconnected",
+        "write:connection.deleted",
+      ]);
+      for (const x of rows) {
+        for (const [k, val] of Object.entries(x)) assert.notEqual(val, null, `${x.action}: column ${k} is left out, never null`);
+        assert.ok(!JSON.stringify(x).includes(rotated) && !JSON.stringify(x).includes(s.secret));
+      }
+      const proxyRow = rows.find((x) => x.kind === "proxy");
+      assert.equal(proxyRow.object_type, "connection");
+      assert.ok(!("request_bytes" in proxyRow), "a GET without content-length has no request_bytes");
+    });
+
+    test("malformed filters → 400 naming the parameter; until is exclusive", async () => {
+      const s = await setup(apiKeyAuth());
+      for (const [q, param] of [["kind=other", "kind"], ["status=abc", "status"], ["status=6xx", "status"], ["since=yesterday", "since"], ["until=2026-13-45", "until"]]) {
+        assertErrorPath(await v.api("GET", `/tenants/${s.tid}/audit?${q}`, { token: s.token }), param);
+      }
+      assert.equal((await v.proxy(s.tid, s.conn.id, "one")).status, 200);
+      const row = await eventually(async () => {
+        const r = await v.api("GET", `/tenants/${s.tid}/audit?kind=proxy`, { token: s.token });
+        return r.data?.items?.[0];
+      });
+      assert.ok(row);
+      const at = row.at;
+      const until = await v.api("GET", `/tenants/${s.tid}/audit?kind=proxy&until=${encodeURIComponent(at)}`, { token: s.token });
+      assert.deepEqual(until.data.items, [], "until is exclusive");
+      const since = await v.api("GET", `/tenants/${s.tid}/audit?kind=proxy&since=${encodeURIComponent(at)}`, { token: s.token });
+      assert.equal(since.data.items.length, 1, "since is inclusive");
+    });
+  });
+
   describe("the credentials route handler", () => {
     const ISS = "https://idp.vault.test";
     const AUD = "vault-routes";
