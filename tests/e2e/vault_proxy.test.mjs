@@ -10,7 +10,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { Readable } from "node:stream";
-import { useHarness, uniq, rawHttpRequest } from "./harness.mjs";
+import { useHarness, uniq, rawHttpRequest, TEST_VAULT_KEYS } from "./harness.mjs";
 import { startRecordingOrigin } from "./support/recording-origin.mjs";
 import { SecretScan, logControl } from "./support/secret-scan.mjs";
 import { makeKey, signJwt, now } from "./support/tokens.mjs";
@@ -20,6 +20,7 @@ import {
 } from "./support/vault.mjs";
 
 const NOVAULT = "portico-novault";
+const SLOWPATH = "portico-slowpath";
 const BADRINGS = {
   "portico-ring-notjson": "{not json",
   "portico-ring-shortkey": JSON.stringify({ active: "s1", keys: { s1: Buffer.alloc(16, 1).toString("base64") } }),
@@ -29,9 +30,12 @@ const BADRINGS = {
 
 const scan = new SecretScan();
 const h = useHarness({
-  bindings: vaultBindings(),
+  bindings: vaultBindings({ PORTICO_DEBUG_HEADERS: "true" }),
   onLog: scan.onLog,
   extraWorkers: ({ porticoWorker }) => [
+    // Every request on the workers-rs path (the default worker takes the lean JS
+    // entry for warm hosts).
+    porticoWorker(SLOWPATH, vaultBindings({ PORTICO_FAST_PATH: "off", PORTICO_DEBUG_HEADERS: "true", PORTICO_VAULT_KEYS: TEST_VAULT_KEYS })),
     // The same build, D1 and KV, without a key ring / with broken ones.
     porticoWorker(NOVAULT, vaultBindings()),
     ...Object.entries(BADRINGS).map(([name, ringJson]) => porticoWorker(name, vaultBindings({ PORTICO_VAULT_KEYS: ringJson }))),
@@ -873,6 +877,60 @@ describe("vault proxy", () => {
       await new Promise((done) => setTimeout(done, 300));
       assert.ok(scan.logs.length > logsBefore, "the failure was logged (so this check sees something)");
       for (const l of scan.logs.slice(logsBefore)) assert.ok(!l.message.includes(q.secret), `log line without the key: ${l.message}`);
+    });
+
+    test("both executors (lean JS entry on warm hosts, workers-rs) inject, refuse and audit alike", async () => {
+      const pol = await setup(apiKeyAuth(), { tid: s.tid, policy: { subjects: ["agent-7"] } });
+      const E = `http://127.0.0.2:${elsewhere.port}/`;
+      for (const [p, handlers, token] of [
+        ["/both/*", [jwtHandler(), creds("{header:x-connection}"), httpTo()]],
+        ["/both-else/*", [jwtHandler(), creds("{header:x-connection}"), httpTo(E)], cpToken()],
+        ["/both-pol/*", [jwtHandler(), creds(pol.conn.id), httpTo()]],
+      ]) {
+        const r = await route(s.tid, p, handlers, token);
+        assert.equal(r.status, 201, show(r));
+      }
+      const auth = (claims) => ({ authorization: `Bearer ${userToken(claims)}` });
+      for (const w of [null, SLOWPATH]) {
+        const client = w ? call.worker(w) : call;
+        const paths = [];
+        const go = async (path, headers) => {
+          const res = await client.fetch(path, { host, headers });
+          paths.push(res.headers.get("x-portico-path"));
+          await res.text();
+          return { status: res.status, code: res.headers.get("x-portico-error") };
+        };
+        const sent = [];
+        for (let i = 0; i < 4; i++) {
+          const m = marker();
+          assert.deepEqual(await go(`/both/${m}`, { ...auth(), "x-connection": s.conn.id }), { status: 200, code: null });
+          assert.equal(up.last(m).headers["x-api-key"], s.secret);
+          sent.push(m);
+          const o = marker();
+          assert.deepEqual(await go(`/both/${o}`, { ...auth(), "x-connection": other.conn.id }), { status: 502, code: "credentials_failed" }, `${w ?? "default"}: another tenant's`);
+          assert.equal(up.requestsMatching(o).length, 0);
+          assert.deepEqual(await go(`/both-else/${o}`, { ...auth(), "x-connection": s.conn.id }), { status: 502, code: "credentials_failed" }, `${w ?? "default"}: host not allowed`);
+          assert.deepEqual(await go(`/both-pol/${o}`, auth({ sub: "agent-8" })), { status: 403, code: "policy_denied" }, `${w ?? "default"}: policy`);
+          assert.equal(up.requestsMatching(o).length, 0);
+          const mp = marker();
+          assert.deepEqual(await go(`/both-pol/${mp}`, auth()), { status: 200, code: null });
+          sent.push(mp);
+        }
+        if (w) assert.ok(!paths.includes("fast"), `${w}: never the fast path (${paths})`);
+        else assert.ok(paths.includes("fast"), `the default worker served warm requests on the fast path (${paths})`);
+        // One proxy audit row per call that went out, whichever executor served it.
+        const rows = await eventually(async () => {
+          const got = [];
+          for (const cid of [s.conn.id, pol.conn.id]) {
+            const r = await v.api("GET", `/tenants/${s.tid}/audit?kind=proxy&connection_id=${cid}&limit=200`, { token: s.token });
+            got.push(...(r.data?.items ?? []));
+          }
+          const hit = sent.filter((m) => got.some((x) => (x.path ?? "").includes(m)));
+          return hit.length === sent.length ? got : null;
+        });
+        assert.ok(rows, `${w ?? "default"}: every call audited`);
+      }
+      assert.equal(elsewhere.requests.length, 0);
     });
 
     test("a route call is audited as a proxy row", async () => {
