@@ -263,7 +263,8 @@ describe("vault connections", () => {
       const m = uniq("m");
       const p = await v.proxy(tid, conn.id, `x-${m}`);
       assert.equal(p.status, 404);
-      await p.text();
+      assert.match(p.headers.get("content-type") ?? "", /^application\/problem\+json/, "a missing connection is the API's problem document");
+      assert.equal((await p.json()).code, "not_found");
       assert.equal(up.requestsMatching(m).length, 0);
     });
 

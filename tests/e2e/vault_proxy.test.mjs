@@ -527,7 +527,10 @@ describe("vault proxy", () => {
         const w = call.worker(worker);
         const wv = vaultKit(w);
         const tok = s.token;
+        // A connector holding a client secret: deleting it needs the vault too.
+        const withSecret = await v.createConnector(connectorBody("https://api.example.com/", { type: "oauth2", authorization_url: "https://a.example.com/a", token_url: "https://a.example.com/t", scopes: [], pkce: true, client_auth: "client_secret_basic", client_id: "c", client_secret: scan.addSecret(freshSecret("cs_"), "unavailable cs") }));
         const vaultOps = [
+          ["DELETE", `/connectors/${withSecret.id}`, cpToken()],
           ["GET", `/tenants/${s.tid}/connections`, tok],
           ["POST", `/tenants/${s.tid}/connections`, tok, { connector_id: s.cid, credentials: { api_key: "new-key-0001" } }],
           ["GET", `/tenants/${s.tid}/connections/${s.conn.id}`, tok],
@@ -566,6 +569,7 @@ describe("vault proxy", () => {
         const ok = await v.proxy(s.tid, s.conn.id, `still-${m}`);
         assert.equal(ok.status, 200, "the vault-enabled worker still proxies it");
         assert.equal(up.last(`still-${m}`).headers["x-api-key"], s.secret, "with the original key");
+        assert.equal((await v.api("GET", `/connectors/${withSecret.id}`)).status, 200, "the connector with a secret was not deleted");
       });
     }
     test("a malformed ring never logs key material", () => {

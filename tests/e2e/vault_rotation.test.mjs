@@ -25,6 +25,8 @@ const R1 = "portico-r1";
 const R2 = "portico-r2";
 const R3 = "portico-r3";
 const R9 = "portico-r9";
+const KEEP = "portico-audit-keep"; // PORTICO_AUDIT_RETENTION_DAYS=0
+const WEEK = "portico-audit-7"; // PORTICO_AUDIT_RETENTION_DAYS=7
 const CRON = "*/10 * * * *";
 const BATCH = 2;
 
@@ -37,6 +39,8 @@ const h = useHarness({
     porticoWorker(R2, vaultBindings({ PORTICO_VAULT_KEYS: ring("k2", ["k1", "k2"]), PORTICO_VAULT_REENCRYPT_BATCH: String(BATCH) })),
     porticoWorker(R3, vaultBindings({ PORTICO_VAULT_KEYS: ring("k2", ["k2"]), PORTICO_VAULT_REENCRYPT_BATCH: String(BATCH) })),
     porticoWorker(R9, vaultBindings({ PORTICO_VAULT_KEYS: ring("k9", ["k2", "k9"]) })),
+    porticoWorker(KEEP, vaultBindings({ PORTICO_VAULT_KEYS: ring("k2", ["k2"]), PORTICO_AUDIT_RETENTION_DAYS: "0" })),
+    porticoWorker(WEEK, vaultBindings({ PORTICO_VAULT_KEYS: ring("k2", ["k2"]), PORTICO_AUDIT_RETENTION_DAYS: "7" })),
   ],
 });
 
@@ -288,6 +292,43 @@ describe("vault rotation", () => {
     const r4 = await kit[R2].api("POST", "/vault/_reencrypt", { token: cpToken({ scope: "vault:read" }) });
     assert.equal(r4.status, 403, show(r4));
     assert.equal(r4.data?.code, "insufficient_scope");
+  });
+
+  test("the cron job purges audit rows older than PORTICO_AUDIT_RETENTION_DAYS (default 90; 0 keeps everything)", async () => {
+    const tid = conns[0].tid;
+    const tok = tenantToken(tid);
+    // One proxy row to copy (the suite writes rows only through the API; backdated
+    // copies are the one thing the API cannot make).
+    assert.equal((await probe(R3, conns[0])).status, 200);
+    const list = async (q) => {
+      const r = await kit[R3].api("GET", `/tenants/${tid}/audit?limit=200${q}`, { token: tok });
+      assert.equal(r.status, 200, show(r));
+      return r.data.items;
+    };
+    let recent;
+    for (let i = 0; i < 50 && !recent; i++) {
+      recent = (await list("&kind=proxy"))[0];
+      if (!recent) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(recent, "a proxy row");
+    const cols = (await h.db.prepare("PRAGMA table_info(audit_log)").all()).results.map((c) => c.name);
+    const day = 86_400_000;
+    const old = { aud_old200: new Date(Date.now() - 200 * day).toISOString(), aud_old30: new Date(Date.now() - 30 * day).toISOString() };
+    for (const [id, at] of Object.entries(old)) {
+      const sel = cols.map((c) => (c === "id" ? "?1" : c === "at" ? "?2" : c)).join(", ");
+      await h.db.prepare(`INSERT INTO audit_log (${cols.join(", ")}) SELECT ${sel} FROM audit_log WHERE id = ?3`).bind(`${id}_${tid}`, at, recent.id).run();
+    }
+    const span = `&since=${encodeURIComponent(new Date(Date.now() - 400 * day).toISOString())}&until=${encodeURIComponent(new Date(Date.now() - day).toISOString())}`;
+    const ids = async () => (await list(span)).map((x) => x.id).sort();
+    assert.deepEqual(await ids(), [`aud_old200_${tid}`, `aud_old30_${tid}`], "the backdated rows are listed");
+
+    await runCron(KEEP);
+    assert.deepEqual(await ids(), [`aud_old200_${tid}`, `aud_old30_${tid}`], "0 keeps everything");
+    await runCron(R3);
+    assert.deepEqual(await ids(), [`aud_old30_${tid}`], "the default (90 days) purges the 200-day-old row");
+    await runCron(WEEK);
+    assert.deepEqual(await ids(), [], "7 days purges the 30-day-old row");
+    assert.ok((await list("&kind=proxy")).some((x) => x.id === recent.id), "recent rows stay");
   });
 
   test("no credential or key material anywhere: responses, logs (positive control first), D1, KV", async () => {
