@@ -47,13 +47,15 @@ CREATE TABLE IF NOT EXISTS connections (
 CREATE INDEX IF NOT EXISTS connections_tenant_created ON connections(tenant_id, created_at, id);
 CREATE INDEX IF NOT EXISTS connections_connector ON connections(connector_id, connector_version);
 
--- One row per KV envelope: counts per kid (vault status) and the re-encryption
--- job's work list come from here, never from a KV scan.
+-- One row per vault record: `object` is the KV key of its current envelope (every
+-- write makes a new object; the row points at the live one). Counts per kid (vault
+-- status) and the re-encryption job's work list come from here, never a KV scan.
 CREATE TABLE IF NOT EXISTS vault_records (
   key         TEXT PRIMARY KEY,
   tenant_id   TEXT NOT NULL,
   kind        TEXT NOT NULL,
   record_id   TEXT NOT NULL,
+  object      TEXT NOT NULL,
   kid         TEXT NOT NULL,
   updated_at  TEXT NOT NULL
 );

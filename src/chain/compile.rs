@@ -141,13 +141,7 @@ pub fn compile_chain(
                 }
             }
             Compiled::RateLimit(pending, opath) => {
-                let jwt = middleware.iter().rev().find_map(|m| {
-                    if let Middleware::Jwt(j) = m {
-                        Some(j.clone())
-                    } else {
-                        None
-                    }
-                });
+                let jwt = last_jwt(&middleware);
                 if pending.needs_jwt() && jwt.is_none() {
                     diags.error(
                         field(&opath, "key"),
@@ -159,13 +153,7 @@ pub fn compile_chain(
                 }
             }
             Compiled::Credentials(pending, opath) => {
-                let jwt = middleware.iter().rev().find_map(|m| {
-                    if let Middleware::Jwt(j) = m {
-                        Some(j.clone())
-                    } else {
-                        None
-                    }
-                });
+                let jwt = last_jwt(&middleware);
                 if pending.needs_jwt() && jwt.is_none() {
                     diags.error(
                         field(&opath, "connection_id"),
@@ -195,6 +183,15 @@ pub fn compile_chain(
     (diags.len() == start).then_some(Chain {
         middleware,
         terminal,
+    })
+}
+
+/// The `jwt` handler nearest before the handler being placed (its verified claims
+/// are what `rate_limit` keys and `credentials` sources and policies read).
+fn last_jwt(middleware: &[Middleware]) -> Option<jwt::Jwt> {
+    middleware.iter().rev().find_map(|m| match m {
+        Middleware::Jwt(j) => Some(j.clone()),
+        _ => None,
     })
 }
 

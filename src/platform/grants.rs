@@ -4,9 +4,8 @@
 //! forget the entry in their isolate; other isolates see a change within the TTL.
 
 use super::env::var;
-use super::isolate::Isolate;
 use super::store::Store;
-use super::vault::{Record, Vault, VaultFailure};
+use super::vault::{Record, Vault, VaultFailure, VaultState};
 use crate::connection::policy::Policy;
 use crate::connection::ConnectionState;
 use crate::connector::ConnectorSpec;
@@ -95,30 +94,36 @@ fn from_vault(e: VaultFailure) -> CredentialFailure {
     }
 }
 
-/// The connection `id` of `tenant`, opened (from the isolate cache when fresh).
-pub(crate) async fn open(iso: &Isolate, env: &Env, tenant: &str, id: &str) -> Opened {
+/// The connection `id` of `tenant`, opened (from `cache` when fresh).
+pub(crate) async fn open(
+    cache: &GrantCache,
+    vault: &VaultState,
+    env: &Env,
+    tenant: &str,
+    id: &str,
+) -> Opened {
     let now = js_sys::Date::now();
-    if let Some(hit) = iso.grants.now(tenant, id, now) {
+    if let Some(hit) = cache.now(tenant, id, now) {
         return hit;
     }
-    let opened = load(iso, env, tenant, id).await.map(Rc::new);
+    let opened = load(vault, env, tenant, id).await.map(Rc::new);
     if let Err(e) = &opened {
         if !matches!(e, CredentialFailure::NotFound) {
             worker::console_error!("portico: connection {id} of {tenant} unusable: {e}");
         }
     }
-    iso.grants.put(tenant, id, now, &opened);
+    cache.put(tenant, id, now, &opened);
     opened
 }
 
 async fn load(
-    iso: &Isolate,
+    vault: &VaultState,
     env: &Env,
     tenant: &str,
     id: &str,
 ) -> Result<Grant, CredentialFailure> {
     // Without the vault no connection is usable: say so before touching storage.
-    let vault = Vault::open(&iso.vault, env).map_err(from_vault)?;
+    let vault = Vault::open(vault, env).map_err(from_vault)?;
     let store = Store::open(env).map_err(unreadable)?;
     let row = store
         .connection_for_use(tenant, id)
@@ -143,11 +148,23 @@ async fn load(
             kind: RecordKind::ConnectionSecret,
             id,
         };
-        let plain = vault
-            .get(record)
-            .await
-            .map_err(from_vault)?
-            .ok_or_else(|| unreadable("the connection's secret is missing"))?;
+        let object = row
+            .secret_object
+            .as_deref()
+            .ok_or_else(|| unreadable("the connection's secret is not indexed"))?;
+        let mut plain = vault.get(record, object).await.map_err(from_vault)?;
+        if plain.is_none() {
+            // A write or re-encryption may have replaced the object since the read
+            // above: follow the index once more.
+            let now = store
+                .vault_object(&record.key())
+                .await
+                .map_err(unreadable)?;
+            if let Some(now) = now.filter(|n| n != object) {
+                plain = vault.get(record, &now).await.map_err(from_vault)?;
+            }
+        }
+        let plain = plain.ok_or_else(|| unreadable("the connection's secret is missing"))?;
         Some(Credential::from_plaintext(&plain).map_err(unreadable)?)
     } else {
         None

@@ -88,7 +88,7 @@ pub(crate) fn satisfy_now(
 async fn meet(iso: &Rc<Isolate>, env: &Env, tenant: &str, need: Need) -> Met {
     match need {
         Need::Credential { connection_id } => {
-            let g = grants::open(iso, env, tenant, &connection_id)
+            let g = grants::open(&iso.grants, &iso.vault, env, tenant, &connection_id)
                 .await
                 .map_err(NeedError::from);
             Met::Grant(connection_id, g)

@@ -73,19 +73,24 @@ pub(crate) async fn reencrypt_batch(
             kind,
             id: &r.record_id,
         };
-        match vault.reseal(record).await {
-            Ok(Some(kid)) => {
-                store.vault_index_set_kid(&r.key, &kid, at).await?;
-                done += 1;
+        match vault.reseal(record, &r.object).await {
+            Ok(Some(stored)) => {
+                let switched = store
+                    .vault_index_swap(&r.key, &r.object, &stored.object, &stored.kid, at)
+                    .await?;
+                if stored.object != r.object {
+                    // The loser of a race with a write goes, or else the old object.
+                    let stale = if switched { &r.object } else { &stored.object };
+                    if let Err(e) = vault.delete(stale).await {
+                        worker::console_error!("portico: vault re-encryption left {stale}: {e}");
+                    }
+                }
+                if switched {
+                    done += 1;
+                }
             }
-            // Gone from KV: the index row is stale.
-            Ok(None) => {
-                store
-                    .vault_index_remove(&r.key)?
-                    .run()
-                    .await
-                    .map_err(StoreError::from)?;
-            }
+            // Gone from KV: the index row is stale (unless a write replaced it).
+            Ok(None) => store.vault_index_remove_if(&r.key, &r.object).await?,
             Err(e) => {
                 failed += 1;
                 worker::console_error!("portico: vault re-encryption of {} failed: {e}", r.key);

@@ -1,7 +1,13 @@
 //! The vault's storage: envelopes in the `VAULT` KV namespace (metadata carries the
-//! kid), sealed and opened with per-tenant keys derived once per isolate. The D1
-//! index of records (`vault_records`) is written by the store in the same batch as
-//! the metadata it belongs to; this file only talks to KV.
+//! kid), sealed and opened with per-tenant keys derived once per isolate.
+//!
+//! Every write goes to a new KV object (`<record key>/<random generation>`), and
+//! the D1 index (`vault_records`, written by the store with the metadata it belongs
+//! to) points at the current one. KV has no compare-and-set, so this is how a
+//! re-encryption racing a secret rotation cannot put the old secret back: its
+//! switch of the pointer is guarded on the object it read (D1), and the loser's
+//! object is deleted. New objects are also never stale in KV's edge caches, as an
+//! overwritten key could be for up to a minute.
 
 use super::env::var;
 use crate::vault::{
@@ -141,18 +147,28 @@ impl<'a> Vault<'a> {
         self.state.ring().map_or("", |r| r.active())
     }
 
-    /// Seals `plaintext` for `record` under the active key and stores it; returns
-    /// the kid (for the D1 index).
+    /// Seals `plaintext` for `record` under the active key into a new object;
+    /// returns its kid and object key (for the D1 index).
     pub(crate) async fn put(
         &self,
         record: Record<'_>,
         plaintext: &Secret,
-    ) -> Result<String, VaultFailure> {
+    ) -> Result<Stored, VaultFailure> {
         let key = self.state.data_key(self.active_kid(), record.tenant)?;
         let nonce = crate::vault::crypto::random_nonce()?;
         let envelope = seal_with(&key, &record.binding(), plaintext.expose(), nonce)?;
+        let mut generation = [0u8; 8];
+        getrandom::getrandom(&mut generation).map_err(|_| VaultError::Random)?;
+        let object = format!(
+            "{}/{}",
+            record.key(),
+            generation
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
         self.kv
-            .put(&record.key(), envelope.to_json())
+            .put(&object, envelope.to_json())
             .map_err(storage)?
             .metadata(Meta {
                 kid: envelope.kid.clone(),
@@ -161,15 +177,15 @@ impl<'a> Vault<'a> {
             .execute()
             .await
             .map_err(storage)?;
-        Ok(envelope.kid)
+        Ok(Stored {
+            kid: envelope.kid,
+            object,
+        })
     }
 
-    /// The envelope stored for `record`, if any.
-    pub(crate) async fn envelope(
-        &self,
-        record: Record<'_>,
-    ) -> Result<Option<Envelope>, VaultFailure> {
-        let raw = self.kv.get(&record.key()).text().await.map_err(storage)?;
+    /// The envelope in `object`, if it exists.
+    pub(crate) async fn envelope(&self, object: &str) -> Result<Option<Envelope>, VaultFailure> {
+        let raw = self.kv.get(object).text().await.map_err(storage)?;
         raw.map(|r| Envelope::parse(&r).map_err(VaultFailure::from))
             .transpose()
     }
@@ -184,29 +200,54 @@ impl<'a> Vault<'a> {
         Ok(open_with(&key, &record.binding(), envelope)?)
     }
 
-    /// Reads and opens `record`'s secret (`None`: nothing stored).
-    pub(crate) async fn get(&self, record: Record<'_>) -> Result<Option<Secret>, VaultFailure> {
-        match self.envelope(record).await? {
+    /// Reads and opens `record`'s secret from `object` (`None`: no such object).
+    pub(crate) async fn get(
+        &self,
+        record: Record<'_>,
+        object: &str,
+    ) -> Result<Option<Secret>, VaultFailure> {
+        if !object.starts_with(&record.key()) {
+            // The index points elsewhere than this record: never read it as ours.
+            return Err(VaultFailure::Crypto(VaultError::Decrypt));
+        }
+        match self.envelope(object).await? {
             None => Ok(None),
             Some(e) => self.open_envelope(record, &e).map(Some),
         }
     }
 
-    /// Deletes `record` (no error when it was not there).
-    pub(crate) async fn delete(&self, record: Record<'_>) -> Result<(), VaultFailure> {
-        self.kv.delete(&record.key()).await.map_err(storage)
+    /// Deletes an object (no error when it was not there).
+    pub(crate) async fn delete(&self, object: &str) -> Result<(), VaultFailure> {
+        self.kv.delete(object).await.map_err(storage)
     }
 
-    /// Re-seals `record` under the active key if it is under another; returns the
-    /// kid it is under afterwards.
-    pub(crate) async fn reseal(&self, record: Record<'_>) -> Result<Option<String>, VaultFailure> {
-        let Some(envelope) = self.envelope(record).await? else {
+    /// Re-seals `record`'s `object` under the active key into a new object if it is
+    /// under another kid (`None`: the object is gone; the same object when it is
+    /// already under the active kid).
+    pub(crate) async fn reseal(
+        &self,
+        record: Record<'_>,
+        object: &str,
+    ) -> Result<Option<Stored>, VaultFailure> {
+        let Some(envelope) = self.envelope(object).await? else {
             return Ok(None);
         };
         if envelope.kid == self.active_kid() {
-            return Ok(Some(envelope.kid));
+            return Ok(Some(Stored {
+                kid: envelope.kid,
+                object: object.to_string(),
+            }));
         }
         let plain = self.open_envelope(record, &envelope)?;
         self.put(record, &plain).await.map(Some)
     }
+}
+
+/// Where a sealed secret went.
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    /// The kid it is sealed under.
+    pub(crate) kid: String,
+    /// Its KV object key.
+    pub(crate) object: String,
 }

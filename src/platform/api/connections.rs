@@ -13,7 +13,7 @@ use crate::message::SimpleResponse;
 use crate::platform::store::{
     ConnectionChange, ConnectionRow, GuardedWrite, IndexChange, NewConnection, Store, VaultIndex,
 };
-use crate::platform::vault::{Record, Vault, VaultFailure};
+use crate::platform::vault::{Record, Stored, Vault, VaultFailure};
 use crate::vault::RecordKind;
 use serde_json::Value;
 
@@ -35,13 +35,24 @@ fn record<'a>(tid: &'a str, id: &'a str) -> Record<'a> {
     }
 }
 
-fn index<'a>(tid: &'a str, id: &'a str, kid: &'a str) -> IndexChange<'a> {
+fn index<'a>(tid: &'a str, id: &'a str, stored: &'a Stored) -> IndexChange<'a> {
     IndexChange::Put(VaultIndex {
         tenant: tid,
         kind: RecordKind::ConnectionSecret.key_segment(),
         record_id: id,
-        kid,
+        object: &stored.object,
+        kid: &stored.kid,
     })
+}
+
+/// Deletes a connection's current secret object, if it has one.
+async fn delete_secret(c: &Call<'_>, store: &Store, id: &str) -> Result<(), Problem> {
+    let key = RecordKind::ConnectionSecret.storage_key(c.tid(), id);
+    if let Some(object) = store.vault_object(&key).await? {
+        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+        vault.delete(&object).await.map_err(vault_problem)?;
+    }
+    Ok(())
 }
 
 async fn require_connection(c: &Call<'_>, store: &Store) -> Result<ConnectionRow, Problem> {
@@ -123,7 +134,7 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     };
     let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
     let secret_set = new.credentials.is_some();
-    let kid = match new.credentials {
+    let stored = match new.credentials {
         Some(supplied) => {
             let plain = supplied
                 .into_credential()
@@ -140,8 +151,8 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     };
     let labels = serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into());
     let policy = new.policy.as_ref().map(|p| p.to_json().to_string());
-    let change = match &kid {
-        Some(kid) => index(c.tid(), &id, kid),
+    let change = match &stored {
+        Some(st) => index(c.tid(), &id, st),
         None => IndexChange::Unchanged,
     };
     let at = now_iso();
@@ -163,7 +174,9 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         .await;
     if let Err(e) = written {
         // Nothing may outlive a failed write: the sealed secret goes too.
-        let _ = vault.delete(record(c.tid(), &id)).await;
+        if let Some(st) = &stored {
+            let _ = vault.delete(&st.object).await;
+        }
         return Err(e.into());
     }
     c.iso.grants.forget(c.tid(), &id);
@@ -189,7 +202,9 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         return Ok(json_response(200, &row.to_json()));
     }
     let mut state = None;
-    let mut kid = None;
+    let mut stored = None;
+    let secret_key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
+    let previous = store.vault_object(&secret_key).await?;
     if let Some(supplied) = patch.credentials {
         let spec = spec_of(store, &row.connector_id, row.version()).await?;
         check_credentials(Some(&supplied), &spec.auth).map_err(Problem::validation)?;
@@ -198,7 +213,7 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             .into_credential()
             .to_plaintext()
             .map_err(|e| Problem::internal().caused_by(e))?;
-        kid = Some(
+        stored = Some(
             vault
                 .put(record(c.tid(), &row.id), &plain)
                 .await
@@ -214,17 +229,17 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         .policy
         .as_ref()
         .map(|p| p.as_ref().map(|p| p.to_json().to_string()));
-    let change = match &kid {
-        Some(kid) => index(c.tid(), &row.id, kid),
+    let change = match &stored {
+        Some(st) => index(c.tid(), &row.id, st),
         None => IndexChange::Unchanged,
     };
     let at = now_iso();
-    let action = if kid.is_some() {
+    let action = if stored.is_some() {
         "connection.secret_rotated"
     } else {
         "connection.updated"
     };
-    store
+    let written = store
         .update_connection(
             c.tid(),
             &row.id,
@@ -232,13 +247,30 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
                 labels_json: labels.as_deref(),
                 policy_json: policy.as_ref().map(|p| p.as_deref()),
                 state,
-                secret_set: kid.is_some().then_some(true),
+                secret_set: stored.is_some().then_some(true),
             },
             &change,
             action,
             &c.audit(&at)?,
         )
-        .await?;
+        .await;
+    let vault = Vault::open(&c.iso.vault, c.env).ok();
+    match (&written, &stored, &vault) {
+        // The old secret goes once the new one is the indexed one.
+        (Ok(GuardedWrite::Written), Some(_), Some(v)) => {
+            if let Some(old) = &previous {
+                let _ = v.delete(old).await;
+            }
+        }
+        // Refused (the connection went meanwhile) or failed: the new object goes.
+        (Ok(GuardedWrite::Refused) | Err(_), Some(st), Some(v)) => {
+            let _ = v.delete(&st.object).await;
+        }
+        _ => {}
+    }
+    if written? == GuardedWrite::Refused {
+        return Err(Problem::not_found("connection"));
+    }
     c.iso.grants.forget(c.tid(), &row.id);
     let row = require_created(store, c.tid(), &row.id).await?;
     Ok(json_response(200, &row.to_json()))
@@ -250,13 +282,7 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let row = require_connection(c, store).await?;
-    if row.secret_set > 0.0 {
-        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
-        vault
-            .delete(record(c.tid(), &row.id))
-            .await
-            .map_err(vault_problem)?;
-    }
+    delete_secret(c, store, &row.id).await?;
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
     let at = now_iso();
     let written = store
@@ -275,13 +301,7 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let row = require_connection(c, store).await?;
-    if row.secret_set > 0.0 {
-        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
-        vault
-            .delete(record(c.tid(), &row.id))
-            .await
-            .map_err(vault_problem)?;
-    }
+    delete_secret(c, store, &row.id).await?;
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
     let at = now_iso();
     store
@@ -314,15 +334,7 @@ pub(super) async fn purge_tenant_secrets(c: &Call<'_>, store: &Store, tid: &str)
         return;
     };
     for r in &records {
-        if let Some(kind) = RecordKind::from_key_segment(&r.kind) {
-            let _ = vault
-                .delete(Record {
-                    tenant: &r.tenant_id,
-                    kind,
-                    id: &r.record_id,
-                })
-                .await;
-        }
+        let _ = vault.delete(&r.object).await;
     }
     let _ = store.vault_index_remove_tenant(tid).await;
 }

@@ -16,7 +16,7 @@ use crate::platform::store::{
     client_secret_record_id, connector_json, ConnectorRow, IndexChange, Store, VaultIndex,
     VersionDbRow, VersionWriteRow,
 };
-use crate::platform::vault::{Record, Vault, VaultFailure};
+use crate::platform::vault::{Record, Stored, Vault, VaultFailure};
 use crate::vault::{RecordKind, Secret};
 use serde_json::{json, Value};
 
@@ -126,11 +126,17 @@ pub(super) async fn versions(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
 pub(super) async fn version(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     let (row, _) = visible(c, store).await?;
     let ver = version_param(c)?;
-    let versions = store.list_versions(&row.id).await?;
-    versions
+    shown_version(store, &row.id, ver).await
+}
+
+/// Version `ver` of connector `cid` as the API shows it (404 if there is none).
+async fn shown_version(store: &Store, cid: &str, ver: u32) -> Result<SimpleResponse, Problem> {
+    store
+        .list_versions(cid)
+        .await?
         .iter()
         .find(|v| v.number() == ver)
-        .map(|v| json_response(200, &v.to_json(&row.id)))
+        .map(|v| json_response(200, &v.to_json(cid)))
         .ok_or_else(|| Problem::not_found("version"))
 }
 
@@ -141,7 +147,7 @@ async fn store_secret<'a>(
     record_id: &'a str,
     secret: &SecretField,
     carried: Option<Secret>,
-) -> Result<(IndexChange<'a>, bool, Option<String>), Problem> {
+) -> Result<(IndexChange<'a>, bool, Option<Stored>), Problem> {
     let plain = match secret {
         SecretField::Set(s) => Some(Secret::new(s.clone().into_bytes())),
         SecretField::Unchanged => carried,
@@ -157,17 +163,25 @@ async fn store_secret<'a>(
         kind: RecordKind::ConnectorClientSecret,
         id: record_id,
     };
-    let kid = vault.put(record, &plain).await.map_err(vault_problem)?;
-    Ok((IndexChange::Unchanged, true, Some(kid)))
+    let stored = vault.put(record, &plain).await.map_err(vault_problem)?;
+    Ok((IndexChange::Unchanged, true, Some(stored)))
 }
 
-fn index<'a>(tenant: &'a str, record_id: &'a str, kid: &'a str) -> IndexChange<'a> {
+fn index<'a>(tenant: &'a str, record_id: &'a str, stored: &'a Stored) -> IndexChange<'a> {
     IndexChange::Put(VaultIndex {
         tenant,
         kind: RecordKind::ConnectorClientSecret.key_segment(),
         record_id,
-        kid,
+        object: &stored.object,
+        kid: &stored.kid,
     })
+}
+
+/// Deletes a client secret's object (best effort: the index row went already).
+async fn drop_object(c: &Call<'_>, object: Option<&str>) {
+    if let (Some(object), Ok(vault)) = (object, Vault::open(&c.iso.vault, c.env)) {
+        let _ = vault.delete(object).await;
+    }
 }
 
 /// `POST /connectors`: the connector and its version 1 as a draft.
@@ -190,13 +204,13 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     };
     let tenant = owner_tenant(c, &row).to_string();
     let record_id = client_secret_record_id(&id, 1);
-    let (mut change, secret_set, kid) =
+    let (mut change, secret_set, stored) =
         store_secret(c, &tenant, &record_id, &w.client_secret, None).await?;
-    if let Some(kid) = &kid {
-        change = index(&tenant, &record_id, kid);
+    if let Some(st) = &stored {
+        change = index(&tenant, &record_id, st);
     }
     let spec_json = w.spec.to_json().to_string();
-    store
+    let written = store
         .create_connector(
             &row,
             &VersionWriteRow {
@@ -208,7 +222,11 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             &tenant,
             &c.audit(&at)?,
         )
-        .await?;
+        .await;
+    if let Err(e) = written {
+        drop_object(c, stored.as_ref().map(|s| s.object.as_str())).await;
+        return Err(e.into());
+    }
     let versions = store.list_versions(&id).await?;
     Ok(json_response(201, &connector_json(&row, Some(&versions))))
 }
@@ -267,25 +285,31 @@ async fn write_version(
         (SecretField::Unchanged, None, true) => {
             let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
             let from = client_secret_record_id(&row.id, base.number());
-            vault
-                .get(Record {
-                    tenant: &tenant,
-                    kind: RecordKind::ConnectorClientSecret,
-                    id: &from,
-                })
-                .await
-                .map_err(vault_problem)?
+            let record = Record {
+                tenant: &tenant,
+                kind: RecordKind::ConnectorClientSecret,
+                id: &from,
+            };
+            match store.vault_object(&record.key()).await? {
+                Some(object) => vault.get(record, &object).await.map_err(vault_problem)?,
+                None => None,
+            }
         }
         _ => None,
     };
     let keep = matches!(w.client_secret, SecretField::Unchanged) && patch.is_some();
-    let (mut change, mut secret_set, kid) = if keep {
+    let secret_key = RecordKind::ConnectorClientSecret.storage_key(&tenant, &record_id);
+    let previous = match keep {
+        true => None,
+        false => store.vault_object(&secret_key).await?,
+    };
+    let (mut change, mut secret_set, stored) = if keep {
         (IndexChange::Unchanged, base.client_secret_set > 0.0, None)
     } else {
         store_secret(c, &tenant, &record_id, &w.client_secret, carried).await?
     };
-    if let Some(kid) = &kid {
-        change = index(&tenant, &record_id, kid);
+    if let Some(st) = &stored {
+        change = index(&tenant, &record_id, st);
         secret_set = true;
     }
     let spec_json = w.spec.to_json().to_string();
@@ -304,19 +328,22 @@ async fn write_version(
             &tenant,
             &c.audit(&at)?,
         )
-        .await?;
-    if written == crate::platform::store::GuardedWrite::Refused {
-        return Err(version_immutable(version));
-    }
-    if matches!(w.client_secret, SecretField::Clear) {
-        if let Ok(vault) = Vault::open(&c.iso.vault, c.env) {
-            let _ = vault
-                .delete(Record {
-                    tenant: &tenant,
-                    kind: RecordKind::ConnectorClientSecret,
-                    id: &record_id,
-                })
-                .await;
+        .await;
+    let new_object = stored.as_ref().map(|s| s.object.as_str());
+    match written {
+        Ok(crate::platform::store::GuardedWrite::Written) => {
+            // The replaced (or cleared) secret's object goes.
+            if previous.as_deref() != new_object {
+                drop_object(c, previous.as_deref()).await;
+            }
+        }
+        Ok(crate::platform::store::GuardedWrite::Refused) => {
+            drop_object(c, new_object).await;
+            return Err(version_immutable(version));
+        }
+        Err(e) => {
+            drop_object(c, new_object).await;
+            return Err(e.into());
         }
     }
     c.iso.grants.forget_all();
@@ -376,12 +403,7 @@ pub(super) async fn publish_version(
             .await?;
         c.iso.grants.forget_all();
     }
-    let versions = store.list_versions(&row.id).await?;
-    versions
-        .iter()
-        .find(|v| v.number() == ver)
-        .map(|v| json_response(200, &v.to_json(&row.id)))
-        .ok_or_else(|| Problem::not_found("version"))
+    shown_version(store, &row.id, ver).await
 }
 
 /// `DELETE /connectors/{cid}`: refused while a connection uses it.
@@ -394,6 +416,12 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     }
     let at = now_iso();
     let tenant = owner_tenant(c, &row).to_string();
+    let mut objects: Vec<String> = Vec::new();
+    for v in versions.iter().filter(|v| v.client_secret_set > 0.0) {
+        let id = client_secret_record_id(&row.id, v.number());
+        let key = RecordKind::ConnectorClientSecret.storage_key(&tenant, &id);
+        objects.extend(store.vault_object(&key).await?);
+    }
     let written = store
         .delete_connector(&row.id, &tenant, &c.audit(&at)?)
         .await?;
@@ -403,17 +431,8 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             "connections still use this connector; delete them first",
         ));
     }
-    if let Ok(vault) = Vault::open(&c.iso.vault, c.env) {
-        for v in versions.iter().filter(|v| v.client_secret_set > 0.0) {
-            let id = client_secret_record_id(&row.id, v.number());
-            let _ = vault
-                .delete(Record {
-                    tenant: &tenant,
-                    kind: RecordKind::ConnectorClientSecret,
-                    id: &id,
-                })
-                .await;
-        }
+    for object in &objects {
+        drop_object(c, Some(object)).await;
     }
     Ok(SimpleResponse::empty(204))
 }

@@ -51,7 +51,15 @@ fn answer(err: &ProxyError, c: &Call<'_>) -> Result<web_sys::Response, Problem> 
 /// refusals included.
 pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Response, Problem> {
     let started_ms = js_sys::Date::now();
-    let grant = match grants::open(c.iso, c.env, c.tid(), c.m.param("cid")).await {
+    let grant = match grants::open(
+        &c.iso.grants,
+        &c.iso.vault,
+        c.env,
+        c.tid(),
+        c.m.param("cid"),
+    )
+    .await
+    {
         Ok(g) => g,
         Err(CredentialFailure::NotFound) => return Err(Problem::not_found("connection")),
         Err(CredentialFailure::VaultUnavailable) => {

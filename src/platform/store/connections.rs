@@ -5,6 +5,7 @@ use super::audit::{AuditCx, AuditEvent};
 use super::vault::IndexChange;
 use super::{after, page_body, s, GuardedWrite, Store, StoreError};
 use crate::api::paging::PageRequest;
+use crate::vault::RecordKind;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -40,13 +41,14 @@ pub(crate) struct ConnectionUse {
     pub(crate) policy_json: Option<String>,
     pub(crate) secret_set: f64,
     pub(crate) spec_json: String,
+    /// The KV object of the connection's secret.
+    pub(crate) secret_object: Option<String>,
 }
 
 const COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at";
-/// `COLS` plus the connector version's auth type, for reads.
-const READ_COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at, \
-     (SELECT json_extract(v.spec_json, '$.auth.type') FROM connector_versions v \
-      WHERE v.connector_id = connections.connector_id AND v.version = connections.connector_version) AS auth_type";
+/// What reads add to `COLS`: the connector version's auth type.
+const AUTH_TYPE: &str = "(SELECT json_extract(v.spec_json, '$.auth.type') FROM connector_versions v \
+     WHERE v.connector_id = connections.connector_id AND v.version = connections.connector_version) AS auth_type";
 
 impl ConnectionRow {
     pub(crate) fn version(&self) -> u32 {
@@ -111,7 +113,9 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, StoreError> {
         let rows: Vec<ConnectionRow> = self
             .rows(
-                &format!("SELECT {READ_COLS} FROM connections WHERE tenant_id = ?1 AND id = ?2"),
+                &format!(
+                    "SELECT {COLS}, {AUTH_TYPE} FROM connections WHERE tenant_id = ?1 AND id = ?2"
+                ),
                 &[s(tid), s(id)],
             )
             .await?;
@@ -127,7 +131,7 @@ impl Store {
         let mut rows: Vec<ConnectionRow> = self
             .rows(
                 &format!(
-                    "SELECT {READ_COLS} FROM connections WHERE tenant_id = ?4 \
+                    "SELECT {COLS}, {AUTH_TYPE} FROM connections WHERE tenant_id = ?4 \
                      AND (?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)) \
                      ORDER BY created_at, id LIMIT ?3"
                 ),
@@ -159,11 +163,16 @@ impl Store {
     ) -> Result<Option<ConnectionUse>, StoreError> {
         let rows: Vec<ConnectionUse> = self
             .rows(
-                "SELECT c.id, c.tenant_id, c.connector_id, c.connector_version, c.state, c.policy_json, c.secret_set, v.spec_json \
+                "SELECT c.id, c.tenant_id, c.connector_id, c.connector_version, c.state, c.policy_json, c.secret_set, v.spec_json, \
+                 (SELECT r.object FROM vault_records r WHERE r.key = ?3) AS secret_object \
                  FROM connections c JOIN connector_versions v \
                  ON v.connector_id = c.connector_id AND v.version = c.connector_version \
                  WHERE c.tenant_id = ?1 AND c.id = ?2",
-                &[s(tid), s(id)],
+                &[
+                    s(tid),
+                    s(id),
+                    s(&RecordKind::ConnectionSecret.storage_key(tid, id)),
+                ],
             )
             .await?;
         Ok(rows.into_iter().next())

@@ -15,6 +15,8 @@ pub(crate) struct VaultIndex<'a> {
     /// `RecordKind::key_segment`.
     pub(crate) kind: &'a str,
     pub(crate) record_id: &'a str,
+    /// The KV object holding the envelope.
+    pub(crate) object: &'a str,
     pub(crate) kid: &'a str,
 }
 
@@ -40,6 +42,7 @@ pub(crate) struct IndexedRecord {
     pub(crate) tenant_id: String,
     pub(crate) kind: String,
     pub(crate) record_id: String,
+    pub(crate) object: String,
 }
 
 #[derive(Deserialize)]
@@ -68,9 +71,9 @@ impl Store {
         at: &str,
     ) -> Result<D1PreparedStatement, StoreError> {
         self.stmt(
-            "INSERT INTO vault_records (key, tenant_id, kind, record_id, kid, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT(key) DO UPDATE SET kid = excluded.kid, updated_at = excluded.updated_at",
-            &[s(&ix.key()), s(ix.tenant), s(ix.kind), s(ix.record_id), s(ix.kid), s(at)],
+            "INSERT INTO vault_records (key, tenant_id, kind, record_id, object, kid, updated_at) VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6) \
+             ON CONFLICT(key) DO UPDATE SET object = excluded.object, kid = excluded.kid, updated_at = excluded.updated_at",
+            &[s(&ix.key()), s(ix.tenant), s(ix.kind), s(ix.record_id), s(ix.kid), s(at), s(ix.object)],
         )
     }
 
@@ -102,21 +105,51 @@ impl Store {
         })
     }
 
-    /// Records the kid of a re-sealed record (outside any audited write: the
-    /// plaintext did not change).
-    pub(crate) async fn vault_index_set_kid(
+    /// Points a re-sealed record at its new object, only if it still points at
+    /// the one the job read (a write in between wins); `true` when switched.
+    pub(crate) async fn vault_index_swap(
         &self,
         key: &str,
+        from_object: &str,
+        to_object: &str,
         kid: &str,
         at: &str,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .stmt(
+                "UPDATE vault_records SET object = ?3, kid = ?4, updated_at = ?5 WHERE key = ?1 AND object = ?2",
+                &[s(key), s(from_object), s(to_object), s(kid), s(at)],
+            )?
+            .run()
+            .await?;
+        Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    /// Forgets a record whose object is gone, unless a write replaced it meanwhile.
+    pub(crate) async fn vault_index_remove_if(
+        &self,
+        key: &str,
+        object: &str,
     ) -> Result<(), StoreError> {
         self.stmt(
-            "UPDATE vault_records SET kid = ?2, updated_at = ?3 WHERE key = ?1",
-            &[s(key), s(kid), s(at)],
+            "DELETE FROM vault_records WHERE key = ?1 AND object = ?2",
+            &[s(key), s(object)],
         )?
         .run()
         .await?;
         Ok(())
+    }
+
+    /// The current object of a record, if it has one.
+    pub(crate) async fn vault_object(&self, key: &str) -> Result<Option<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            object: String,
+        }
+        let rows: Vec<Row> = self
+            .rows("SELECT object FROM vault_records WHERE key = ?1", &[s(key)])
+            .await?;
+        Ok(rows.into_iter().next().map(|r| r.object))
     }
 
     /// Records per kid.
@@ -141,7 +174,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<IndexedRecord>, StoreError> {
         self.rows(
-            "SELECT key, tenant_id, kind, record_id FROM vault_records \
+            "SELECT key, tenant_id, kind, record_id, object FROM vault_records \
              WHERE kid <> ?1 AND key > ?2 ORDER BY key LIMIT ?3",
             &[s(active), s(cursor.unwrap_or("")), JsValue::from(limit)],
         )
@@ -154,7 +187,7 @@ impl Store {
         tenant: &str,
     ) -> Result<Vec<IndexedRecord>, StoreError> {
         self.rows(
-            "SELECT key, tenant_id, kind, record_id FROM vault_records WHERE tenant_id = ?1 LIMIT 900",
+            "SELECT key, tenant_id, kind, record_id, object FROM vault_records WHERE tenant_id = ?1 LIMIT 900",
             &[s(tenant)],
         )
         .await
