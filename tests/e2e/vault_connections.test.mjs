@@ -10,7 +10,7 @@ import { startRecordingOrigin } from "./support/recording-origin.mjs";
 import { SecretScan, logControl } from "./support/secret-scan.mjs";
 import {
   vaultBindings, vaultKit, cpToken, tenantToken, connectorBody, apiKeyAuth, show,
-  assertProblem, assertErrorPath, freshSecret, secretKey, expectCode, eventually,
+  assertProblem, assertErrorPath, freshSecret, liveSecret, expectCode, eventually,
 } from "./support/vault.mjs";
 
 const scan = new SecretScan();
@@ -96,8 +96,9 @@ describe("vault connections", () => {
       assert.equal(c.last_used_at, null);
 
       // KV: the documented key, an envelope, {kid} metadata, no plaintext.
-      const { value, metadata } = await kv.getWithMetadata(secretKey(tid, c.id));
-      assert.ok(value, `a KV record at ${secretKey(tid, c.id)}`);
+      const live = await liveSecret(kv, tid, c.id);
+      assert.ok(live, `a KV object for ${c.id}`);
+      const { value, metadata } = live;
       assert.ok(!value.includes(secret), "KV holds ciphertext");
       const env = JSON.parse(value);
       assert.deepEqual(Object.keys(env).sort(), ["c", "kid", "n", "v"]);
@@ -125,8 +126,8 @@ describe("vault connections", () => {
       const secret = scan.addSecret(freshSecret(), "dup key");
       const a = await v.connection(tid, { connector_id: apiKeyConn, credentials: { api_key: secret } });
       const b = await v.connection(tid, { connector_id: apiKeyConn, credentials: { api_key: secret } });
-      const ea = JSON.parse(await kv.get(secretKey(tid, a.id)));
-      const eb = JSON.parse(await kv.get(secretKey(tid, b.id)));
+      const ea = JSON.parse((await liveSecret(kv, tid, a.id)).value);
+      const eb = JSON.parse((await liveSecret(kv, tid, b.id)).value);
       assert.notEqual(ea.n, eb.n);
       assert.notEqual(ea.c, eb.c);
     });
@@ -142,7 +143,7 @@ describe("vault connections", () => {
       assert.equal(r.data.state, "ready");
       assert.equal(r.data.secret_set, true);
       assert.ok(!r.text.includes(pw));
-      const value = await kv.get(secretKey(tid, r.data.id));
+      const value = (await liveSecret(kv, tid, r.data.id))?.value;
       assert.ok(value && !value.includes(pw) && !value.includes("svc-user"), "KV holds ciphertext only");
     });
 
@@ -152,7 +153,7 @@ describe("vault connections", () => {
       assert.equal(r.status, 201, show(r));
       assert.equal(r.data.state, "ready");
       assert.equal(r.data.secret_set, false);
-      assert.equal(await kv.get(secretKey(tid, r.data.id)), null);
+      assert.equal(await liveSecret(kv, tid, r.data.id), null);
       assertErrorPath(
         await v.api("POST", `/tenants/${tid}/connections`, { token: tenantToken(tid), body: { connector_id: noneConn, credentials: { api_key: "x-not-needed-1" } } }),
         "credentials",
@@ -255,10 +256,10 @@ describe("vault connections", () => {
 
     test("DELETE → 204; the secret is deleted; GET → 404; the proxy → 404", async () => {
       const { tid, conn } = await tenantWithConnection();
-      assert.ok(await kv.get(secretKey(tid, conn.id)));
+      assert.ok(await liveSecret(kv, tid, conn.id));
       const r = await v.api("DELETE", `/tenants/${tid}/connections/${conn.id}`, { token: tenantToken(tid) });
       assert.equal(r.status, 204, show(r));
-      assert.equal(await kv.get(secretKey(tid, conn.id)), null, "secret deleted from KV");
+      assert.equal(await liveSecret(kv, tid, conn.id), null, "secret deleted from KV");
       assertProblem(await v.api("GET", `/tenants/${tid}/connections/${conn.id}`, { token: tenantToken(tid) }), 404, "not_found");
       const m = uniq("m");
       const p = await v.proxy(tid, conn.id, `x-${m}`);
@@ -293,7 +294,8 @@ describe("vault connections", () => {
       const r1 = await v.proxy(tid, conn.id, `before-${m1}`);
       assert.equal(r1.status, 200);
       assert.equal(up.last(m1).headers["x-api-key"], old);
-      const beforeEnv = await kv.get(secretKey(tid, conn.id));
+      const beforeObj = await liveSecret(kv, tid, conn.id);
+      const beforeEnv = beforeObj.value;
 
       const fresh = scan.addSecret(freshSecret(), "rotated key");
       const p = await v.api("PATCH", `/tenants/${tid}/connections/${conn.id}`, { token: tenantToken(tid), body: { credentials: { api_key: fresh } } });
@@ -302,7 +304,10 @@ describe("vault connections", () => {
       assert.equal(p.data.secret_set, true);
       assert.equal(p.data.state, "ready");
       assert.ok(p.data.updated_at >= conn.updated_at);
-      const afterEnv = await kv.get(secretKey(tid, conn.id));
+      const afterObj = await liveSecret(kv, tid, conn.id);
+      const afterEnv = afterObj.value;
+      assert.notEqual(afterObj.key, beforeObj.key, "a write makes a new object");
+      assert.equal(await kv.get(beforeObj.key), null, "the replaced object is deleted");
       assert.notEqual(afterEnv, beforeEnv, "a new envelope");
       assert.ok(!afterEnv.includes(fresh));
 
@@ -354,7 +359,7 @@ describe("vault connections", () => {
       assert.equal(r.status, 200, show(r));
       assert.equal(r.data.state, "disconnected");
       assert.equal(r.data.secret_set, false);
-      assert.equal(await kv.get(secretKey(tid, conn.id)), null, "secret deleted");
+      assert.equal(await liveSecret(kv, tid, conn.id), null, "secret deleted");
       const after = await v.api("GET", "/vault/status");
       assert.equal(after.data.records.t1, before.data.records.t1 - 1, "the vault index lost the record");
       const m = uniq("m");

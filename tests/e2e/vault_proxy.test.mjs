@@ -16,7 +16,7 @@ import { SecretScan, logControl } from "./support/secret-scan.mjs";
 import { makeKey, signJwt, now } from "./support/tokens.mjs";
 import {
   CP, vaultBindings, vaultKit, cpToken, tenantToken, connectorBody, apiKeyAuth, show,
-  assertProblem, assertErrorPath, freshSecret, secretKey, expectCode, eventually, ringKey,
+  assertProblem, assertErrorPath, freshSecret, liveSecret, expectCode, eventually, ringKey,
 } from "./support/vault.mjs";
 
 const NOVAULT = "portico-novault";
@@ -456,9 +456,10 @@ describe("vault proxy", () => {
     test("copying connection A's KV value onto B's key: B fails closed (502 credentials_failed, nothing sent); A still works", async () => {
       const a = await setup(apiKeyAuth());
       const b = await setup(apiKeyAuth(), { tid: a.tid });
-      const fromA = await kv.getWithMetadata(secretKey(a.tid, a.conn.id));
-      assert.ok(fromA.value, "A's record exists");
-      await kv.put(secretKey(b.tid, b.conn.id), fromA.value, { metadata: fromA.metadata });
+      const fromA = await liveSecret(kv, a.tid, a.conn.id);
+      assert.ok(fromA?.value, "A's record exists");
+      const liveB = await liveSecret(kv, b.tid, b.conn.id);
+      await kv.put(liveB.key, fromA.value, { metadata: fromA.metadata });
       const m = marker();
       await expectCode(await v.proxy(b.tid, b.conn.id, `b-${m}`), 502, "credentials_failed");
       assert.equal(up.requestsMatching(m).length, 0, "nothing sent for B");
@@ -471,8 +472,9 @@ describe("vault proxy", () => {
     test("copying a record to another tenant's connection fails closed", async () => {
       const a = await setup(apiKeyAuth());
       const c = await setup(apiKeyAuth());
-      const fromA = await kv.getWithMetadata(secretKey(a.tid, a.conn.id));
-      await kv.put(secretKey(c.tid, c.conn.id), fromA.value, { metadata: fromA.metadata });
+      const fromA = await liveSecret(kv, a.tid, a.conn.id);
+      const liveC = await liveSecret(kv, c.tid, c.conn.id);
+      await kv.put(liveC.key, fromA.value, { metadata: fromA.metadata });
       const m = marker();
       await expectCode(await v.proxy(c.tid, c.conn.id, `c-${m}`), 502, "credentials_failed");
       assert.equal(up.requestsMatching(m).length, 0);
@@ -502,8 +504,8 @@ describe("vault proxy", () => {
     for (const [name, mutate] of Object.entries(tampers)) {
       test(`a tampered envelope (${name}) fails closed: 502 credentials_failed, nothing sent`, async () => {
         const s = await setup(apiKeyAuth());
-        const { value, metadata } = await kv.getWithMetadata(secretKey(s.tid, s.conn.id));
-        await kv.put(secretKey(s.tid, s.conn.id), mutate(JSON.parse(value)), { metadata });
+        const { key, value, metadata } = await liveSecret(kv, s.tid, s.conn.id);
+        await kv.put(key, mutate(JSON.parse(value)), { metadata });
         const m = marker();
         await expectCode(await v.proxy(s.tid, s.conn.id, `t-${m}`), 502, "credentials_failed");
         assert.equal(up.requestsMatching(m).length, 0, "nothing sent");
@@ -512,7 +514,7 @@ describe("vault proxy", () => {
 
     test("a missing KV record fails closed", async () => {
       const s = await setup(apiKeyAuth());
-      await kv.delete(secretKey(s.tid, s.conn.id));
+      await kv.delete((await liveSecret(kv, s.tid, s.conn.id)).key);
       const m = marker();
       await expectCode(await v.proxy(s.tid, s.conn.id, `gone-${m}`), 502, "credentials_failed");
       assert.equal(up.requestsMatching(m).length, 0);
@@ -830,8 +832,9 @@ describe("vault proxy", () => {
 
       // Tampered secret → 502 credentials_failed.
       const t = await setup(apiKeyAuth(), { tid: s.tid });
-      const env = JSON.parse(await kv.get(secretKey(s.tid, t.conn.id)));
-      await kv.put(secretKey(s.tid, t.conn.id), JSON.stringify({ ...env, n: crypto.randomBytes(12).toString("base64") }), { metadata: { kid: env.kid } });
+      const tLive = await liveSecret(kv, s.tid, t.conn.id);
+      const env = JSON.parse(tLive.value);
+      await kv.put(tLive.key, JSON.stringify({ ...env, n: crypto.randomBytes(12).toString("base64") }), { metadata: { kid: env.kid } });
       const m2 = marker();
       await expectCode(await call.fetch(`/hdr/${m2}`, { host, headers: { authorization: `Bearer ${userToken()}`, "x-connection": t.conn.id } }), 502, "credentials_failed");
       assert.equal(up.requestsMatching(m2).length, 0);

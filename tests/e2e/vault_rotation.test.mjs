@@ -17,7 +17,7 @@ import { useHarness, uniq } from "./harness.mjs";
 import { startRecordingOrigin } from "./support/recording-origin.mjs";
 import { SecretScan, logControl } from "./support/secret-scan.mjs";
 import {
-  vaultBindings, vaultKit, cpToken, tenantToken, connectorBody, apiKeyAuth, show, freshSecret, secretKey,
+  vaultBindings, vaultKit, cpToken, tenantToken, connectorBody, apiKeyAuth, show, freshSecret, liveSecret,
   expectCode, ring, ringKey,
 } from "./support/vault.mjs";
 
@@ -109,11 +109,11 @@ describe("vault rotation", () => {
     else assert.equal(r.got.headers["x-api-key"], c.secret, what);
   }
   async function kidOf(c) {
-    const { value, metadata } = await kv.getWithMetadata(secretKey(c.tid, c.id));
-    assert.ok(value, `KV record of ${c.id}`);
-    const env = JSON.parse(value);
-    assert.equal(metadata?.kid, env.kid, "metadata kid = envelope kid");
-    return { kid: env.kid, value };
+    const live = await liveSecret(kv, c.tid, c.id);
+    assert.ok(live?.value, `KV record of ${c.id}`);
+    const env = JSON.parse(live.value);
+    assert.equal(live.metadata?.kid, env.kid, "metadata kid = envelope kid");
+    return { kid: env.kid, value: live.value, key: live.key };
   }
 
   test("under ring {k1}: records are written with k1 and work", async () => {
@@ -185,7 +185,7 @@ describe("vault rotation", () => {
     const k1Before = count(before, "k1");
     assert.ok(k1Before > 2 * BATCH, `enough records for several batches (${k1Before})`);
     const values = new Map();
-    for (const c of conns) values.set(c.id, (await kidOf(c)).value);
+    for (const c of conns) values.set(c.id, await kidOf(c));
 
     await runCron(R2);
     const after1 = await status(R2);
@@ -206,9 +206,14 @@ describe("vault rotation", () => {
     assert.deepEqual(counts3(idle.data), { reencrypted: 0, failed: 0, remaining: 0 });
 
     for (const c of conns) {
-      const { kid, value } = await kidOf(c);
+      const { kid, value, key } = await kidOf(c);
       assert.equal(kid, "k2", `${c.id} under k2`);
-      if (values.get(c.id) && JSON.parse(values.get(c.id)).kid === "k1") assert.notEqual(value, values.get(c.id), "a new envelope");
+      const was = values.get(c.id);
+      if (was.kid === "k1") {
+        assert.notEqual(value, was.value, "a new envelope");
+        assert.notEqual(key, was.key, "in a new object");
+        assert.equal(await kv.get(was.key), null, "the k1 object is deleted");
+      }
       assert.ok(!value.includes(c.secret));
       await assertWorks(R2, c, `R2 after re-encryption ${c.id}`);
     }
@@ -253,7 +258,7 @@ describe("vault rotation", () => {
     // Deleting the connection needs no key: the record and its index row go.
     const del = await kit[R3].api("DELETE", `/tenants/${rec.tid}/connections/${rec.id}`, { token: tenantToken(rec.tid) });
     assert.equal(del.status, 204, show(del));
-    assert.equal(await kv.get(secretKey(rec.tid, rec.id)), null);
+    assert.equal(await liveSecret(kv, rec.tid, rec.id), null);
     assert.equal(count(await status(R3), "k9"), 0);
   });
 
@@ -261,11 +266,11 @@ describe("vault rotation", () => {
     const secret = scan.addSecret(freshSecret(), "tampered key");
     const c = await kit[R1].connection(conns[0].tid, { connector_id: connectorId, credentials: { api_key: secret } });
     const rec = { tid: conns[0].tid, id: c.id, secret };
-    const { value } = await kidOf(rec);
+    const { value, key } = await kidOf(rec);
     const env = JSON.parse(value);
     const ct = Buffer.from(env.c, "base64");
     ct[0] ^= 1;
-    await kv.put(secretKey(rec.tid, rec.id), JSON.stringify({ ...env, c: ct.toString("base64") }), { metadata: { kid: env.kid } });
+    await kv.put(key, JSON.stringify({ ...env, c: ct.toString("base64") }), { metadata: { kid: env.kid } });
     const sum = await reencryptRuns(R2, 3);
     assert.equal(sum.reencrypted, 0, JSON.stringify(sum));
     assert.ok(sum.failed >= 1, `counted failed: ${JSON.stringify(sum)}`);
@@ -277,7 +282,7 @@ describe("vault rotation", () => {
     const del = await kit[R2].api("DELETE", `/tenants/${rec.tid}/connections/${rec.id}`, { token: tenantToken(rec.tid) });
     assert.equal(del.status, 204, show(del));
     assert.equal(count(await status(R2), "k1"), 0, "the index lost the record with its connection");
-    assert.equal(await kv.get(secretKey(rec.tid, rec.id)), null);
+    assert.equal(await liveSecret(kv, rec.tid, rec.id), null);
   });
 
   test("status and re-encrypt are control-plane only, with vault:read / vault:write", async () => {

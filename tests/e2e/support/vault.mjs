@@ -138,8 +138,29 @@ export function vaultKit(call) {
   return kit;
 }
 
-/** The KV key of a connection's secret (docs/vault.md). */
-export const secretKey = (tid, connId) => `v1/${tid}/connection-secret/${connId}`;
+/** The KV prefix of a connection's secret objects (docs/vault.md). */
+export const secretPrefix = (tid, connId) => `v1/${tid}/connection-secret/${connId}/`;
+
+/**
+ * The live KV object of a connection's secret: { key, value, metadata }, or null
+ * when there is none. docs/vault.md: every write makes a new object
+ * `v1/<tenant>/connection-secret/<id>/<generation>` (16 hex digits) and deletes the
+ * replaced one, so once that delete has run there is exactly one.
+ */
+export async function liveSecret(kv, tid, connId) {
+  const prefix = secretPrefix(tid, connId);
+  let names = [];
+  for (let i = 0; i < 50; i++) {
+    names = (await kv.list({ prefix })).keys.map((k) => k.name);
+    if (names.length <= 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(names.length <= 1, `at most one live object under ${prefix}: ${JSON.stringify(names)}`);
+  if (names.length === 0) return null;
+  assert.match(names[0].slice(prefix.length), /^[0-9a-f]{16}$/, `generation of ${names[0]}: 16 hex digits`);
+  const { value, metadata } = await kv.getWithMetadata(names[0]);
+  return { key: names[0], value, metadata };
+}
 
 /** Polls `fn` until it returns a truthy value (or the timeout); returns the last value. */
 export async function eventually(fn, { timeoutMs = 5000, stepMs = 100 } = {}) {
