@@ -375,6 +375,34 @@ describe("vault connections", () => {
       assert.equal(up.last(m2).headers["x-api-key"], again);
     });
 
+    test("writes take effect on the very next call, even right after the connection was used (policy, disconnect, delete)", async () => {
+      const warm = async (tid, conn) => {
+        for (let i = 0; i < 2; i++) assert.equal((await v.proxy(tid, conn.id, "warm", { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).status, 200);
+      };
+      const p = await tenantWithConnection();
+      await warm(p.tid, p.conn);
+      assert.equal((await v.api("PATCH", `/tenants/${p.tid}/connections/${p.conn.id}`, { token: tenantToken(p.tid), body: { policy: { methods: ["GET"] } } })).status, 200);
+      const m1 = uniq("m");
+      await expectCode(await v.proxy(p.tid, p.conn.id, `post-${m1}`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } }), 403, "policy_denied");
+      assert.equal(up.requestsMatching(m1).length, 0);
+
+      const d = await tenantWithConnection();
+      await warm(d.tid, d.conn);
+      assert.equal((await v.api("POST", `/tenants/${d.tid}/connections/${d.conn.id}/_disconnect`, { token: tenantToken(d.tid) })).status, 200);
+      const m2 = uniq("m");
+      await expectCode(await v.proxy(d.tid, d.conn.id, `after-${m2}`), 409, "connection_not_ready");
+      assert.equal(up.requestsMatching(m2).length, 0);
+
+      const x = await tenantWithConnection();
+      await warm(x.tid, x.conn);
+      assert.equal((await v.api("DELETE", `/tenants/${x.tid}/connections/${x.conn.id}`, { token: tenantToken(x.tid) })).status, 204);
+      const m3 = uniq("m");
+      const gone = await v.proxy(x.tid, x.conn.id, `after-${m3}`);
+      assert.equal(gone.status, 404);
+      await gone.text();
+      assert.equal(up.requestsMatching(m3).length, 0);
+    });
+
     test("an oauth2 (pending) connection → 409 connection_not_ready on the proxy", async () => {
       const tid = await v.createTenant(uniq("tcn"));
       const c = await v.connection(tid, { connector_id: oauthConn });

@@ -940,6 +940,42 @@ describe("vault proxy", () => {
       assert.equal(elsewhere.requests.length, 0);
     });
 
+    test("a route's connection disconnected, rotated or re-policied after warm (fast-path) use takes effect at once", async () => {
+      const c = await setup(apiKeyAuth(), { tid: s.tid });
+      const r = await route(s.tid, "/warmroute/*", [jwtHandler(), creds(c.conn.id), httpTo()]);
+      assert.equal(r.status, 201, show(r));
+      const hit = async (claims) => {
+        const m = marker();
+        const res = await call.fetch(`/warmroute/${m}`, { host, headers: { authorization: `Bearer ${userToken(claims)}` } });
+        await res.text();
+        return { status: res.status, code: res.headers.get("x-portico-error"), path: res.headers.get("x-portico-path"), got: up.last(m) };
+      };
+      const paths = [];
+      for (let i = 0; i < 3; i++) {
+        const w = await hit();
+        assert.equal(w.status, 200);
+        assert.equal(w.got.headers["x-api-key"], c.secret);
+        paths.push(w.path);
+      }
+      assert.ok(paths.includes("fast"), `warm calls took the fast path (${paths})`);
+      // Rotation: the next call sends the new key.
+      const fresh = scan.addSecret(freshSecret(), "route rotated");
+      assert.equal((await v.api("PATCH", `/tenants/${s.tid}/connections/${c.conn.id}`, { token: s.token, body: { credentials: { api_key: fresh } } })).status, 200);
+      const rot = await hit();
+      assert.equal(rot.status, 200);
+      assert.equal(rot.got.headers["x-api-key"], fresh, "the rotated key, at once");
+      // Policy: refused at once.
+      assert.equal((await v.api("PATCH", `/tenants/${s.tid}/connections/${c.conn.id}`, { token: s.token, body: { policy: { subjects: ["someone-else"] } } })).status, 200);
+      const denied = await hit();
+      assert.deepEqual([denied.status, denied.code, denied.got], [403, "policy_denied", undefined]);
+      assert.equal((await v.api("PATCH", `/tenants/${s.tid}/connections/${c.conn.id}`, { token: s.token, body: { policy: null } })).status, 200);
+      assert.equal((await hit()).status, 200);
+      // Disconnect: refused at once, nothing sent.
+      assert.equal((await v.api("POST", `/tenants/${s.tid}/connections/${c.conn.id}/_disconnect`, { token: s.token })).status, 200);
+      const dis = await hit();
+      assert.deepEqual([dis.status, dis.code, dis.got], [409, "connection_not_ready", undefined]);
+    });
+
     test("a route call is audited as a proxy row", async () => {
       const m = marker();
       assert.equal((await call.fetch(`/lit/aud-${m}`, { host, headers: { authorization: `Bearer ${userToken({ sub: "route-agent" })}` } })).status, 200);
