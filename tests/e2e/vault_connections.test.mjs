@@ -410,6 +410,34 @@ describe("vault connections", () => {
     });
   });
 
+  describe("tenant deletion", () => {
+    test("deleting a tenant deletes its connections and every secret object; a re-created tenant starts empty", async () => {
+      const { tid, conn, secret } = await tenantWithConnection();
+      const second = await v.connection(tid, { connector_id: basicConn, credentials: { username: "u", password: scan.addSecret(freshSecret("pw_"), "deleted tenant pw") } });
+      const before = await v.api("GET", "/vault/status");
+      const del = await v.api("DELETE", `/tenants/${tid}`);
+      assert.equal(del.status, 204, show(del));
+      const left = await eventually(async () => {
+        const keys = (await kv.list({ prefix: `v1/${tid}/` })).keys;
+        return keys.length === 0 ? true : null;
+      });
+      assert.ok(left, "no KV object of the deleted tenant remains");
+      const after = await v.api("GET", "/vault/status");
+      assert.equal(after.data.records.t1, before.data.records.t1 - 2, "the vault index lost both records");
+      await v.createTenant(tid);
+      const list = await v.api("GET", `/tenants/${tid}/connections`, { token: tenantToken(tid) });
+      assert.deepEqual(list.data.items, []);
+      for (const id of [conn.id, second.id]) {
+        assertProblem(await v.api("GET", `/tenants/${tid}/connections/${id}`, { token: tenantToken(tid) }), 404, "not_found");
+        const m = uniq("m");
+        const p = await v.proxy(tid, id, `ghost-${m}`);
+        assert.equal(p.status, 404);
+        assert.equal(up.requestsMatching(m).length, 0);
+      }
+      assert.equal(up.requestsContaining(secret).filter((r) => r.url.includes("ghost")).length, 0);
+    });
+  });
+
   describe("tenant isolation", () => {
     let a, b, ownedA;
     before(async () => {

@@ -232,6 +232,34 @@ describe("vault proxy", () => {
     });
   });
 
+  describe("methods and callers", () => {
+    test("HEAD and OPTIONS go through with the credential", async () => {
+      const s = await setup(apiKeyAuth());
+      for (const method of ["HEAD", "OPTIONS", "PATCH", "DELETE"]) {
+        const m = marker();
+        const res = await v.proxy(s.tid, s.conn.id, `${method.toLowerCase()}-${m}`, { method });
+        assert.equal(res.status, 200, method);
+        await res.text();
+        assert.equal(up.last(m).method, method);
+        assert.equal(up.last(m).headers["x-api-key"], s.secret, method);
+      }
+    });
+
+    test("a control-plane token may proxy a tenant's connection; the audit row names its sub", async () => {
+      const s = await setup(apiKeyAuth());
+      const m = marker();
+      const res = await v.proxy(s.tid, s.conn.id, `cp-${m}`, { token: cpToken({ sub: "operator-proxy" }) });
+      assert.equal(res.status, 200);
+      assert.equal(up.last(m).headers["x-api-key"], s.secret);
+      const rows = await eventually(async () => {
+        const r = await v.api("GET", `/tenants/${s.tid}/audit?kind=proxy&connection_id=${s.conn.id}`);
+        return r.data?.items?.length ? r.data.items : null;
+      });
+      assert.ok(rows);
+      assert.equal(rows[0].actor, "operator-proxy");
+    });
+  });
+
   describe("what is not forwarded", () => {
     test("caller Authorization, Cookie, Proxy-*, Forwarded, X-Forwarded-*, X-Real-IP, CF-*, X-Portico-*, hop-by-hop; other headers pass", async () => {
       const s = await setup(apiKeyAuth());
@@ -974,6 +1002,20 @@ describe("vault proxy", () => {
       assert.equal((await v.api("POST", `/tenants/${s.tid}/connections/${c.conn.id}/_disconnect`, { token: s.token })).status, 200);
       const dis = await hit();
       assert.deepEqual([dis.status, dis.code, dis.got], [409, "connection_not_ready", undefined]);
+    });
+
+    test("allowed_hosts: a terminal on an allowed host (not base_url's) receives the credential", async () => {
+      const c = await setup(apiKeyAuth(), { tid: s.tid, connector: { allowed_hosts: ["localhost"] } });
+      const r = await route(s.tid, "/allowed/*", [jwtHandler(), creds(c.conn.id), httpTo(`http://localhost:${up.port}/v1`)], cpToken());
+      assert.equal(r.status, 201, show(r));
+      const m = marker();
+      const res = await call.fetch(`/allowed/${m}`, { host, headers: { authorization: `Bearer ${userToken()}` } });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(up.last(m).headers["x-api-key"], c.secret);
+      assert.equal(up.last(m).headers.host, `localhost:${up.port}`);
+      // Without it in allowed_hosts the same terminal is refused at write time.
+      const d = await setup(apiKeyAuth(), { tid: s.tid });
+      assertErrorPath(await route(s.tid, "/notallowed/*", [jwtHandler(), creds(d.conn.id), httpTo(`http://localhost:${up.port}/v1`)], cpToken()), ["handlers[1].options.connection_id", "handlers[2].options.upstream_url"]);
     });
 
     test("a route call is audited as a proxy row", async () => {
