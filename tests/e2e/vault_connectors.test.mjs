@@ -7,7 +7,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { useHarness, uniq } from "./harness.mjs";
 import { startRecordingOrigin } from "./support/recording-origin.mjs";
-import { SecretScan } from "./support/secret-scan.mjs";
+import { SecretScan, logControl } from "./support/secret-scan.mjs";
 import {
   vaultBindings, vaultKit, cpToken, tenantToken, connectorBody, apiKeyAuth, show,
   assertProblem, assertErrorPath, freshSecret,
@@ -436,7 +436,8 @@ describe("vault connectors", () => {
     });
   });
 
-  test("no credential anywhere: responses, logs, D1, KV", async () => {
+  test("no credential anywhere: responses, logs (positive control first), D1, KV", async () => {
+    await logControl(h, scan, call);
     await scan.scanD1(h.db);
     await scan.scanKv(await h.mf.getKVNamespace("VAULT", "portico"));
     scan.assertClean("vault_connectors");

@@ -79,6 +79,14 @@ describe("vault proxy", () => {
     const conn = await v.connection(tid, { connector_id: cid, ...(creds ? { credentials: creds } : {}), ...(policy ? { policy } : {}) });
     return { tid, cid, conn, secret, token: tenantToken(tid) };
   }
+  /** Reads a raw (Node) response whole into the scan. */
+  const recordRaw = async (label, res) => {
+    const chunks = [];
+    for await (const c of res) chunks.push(c);
+    const body = Buffer.concat(chunks).toString();
+    scan.record(label, { status: res.statusCode, headers: res.headers, body });
+    return body;
+  };
   const marker = () => `m${crypto.randomBytes(6).toString("hex")}`;
   const noLeak = (res, secret) => {
     if (!secret) return;
@@ -426,10 +434,7 @@ describe("vault proxy", () => {
             path: `/api/v1/tenants/${s.tid}/connections/${s.conn.id}/proxy/${p}`,
             headers: { host: CP, authorization: `Bearer ${s.token}` },
           });
-          const chunks = [];
-          for await (const c of res) chunks.push(c);
-          const body = Buffer.concat(chunks).toString();
-          scan.record(`trick ${name}`, { status: res.statusCode, headers: res.headers, body });
+          const body = await recordRaw(`trick ${name}`, res);
           seen.push(`${name}=${res.statusCode}`);
           assert.ok([200, 400, 404].includes(res.statusCode), `${name}: ${res.statusCode} ${body.slice(0, 200)}`);
           if (res.statusCode === 400) assert.equal(res.headers["x-portico-error"], "invalid_path", `${name}: a refused path is invalid_path`);
@@ -453,7 +458,7 @@ describe("vault proxy", () => {
       for (const p of ["x/../../secret-admin", "x/%2e%2e/%2e%2e/secret-admin", "../secret-admin"]) {
         const before = up.requests.length;
         const res = await rawHttpRequest({ port: h.port, path: `/api/v1/tenants/${s.tid}/connections/${s.conn.id}/proxy/${p}`, headers: { host: CP, authorization: `Bearer ${s.token}` } });
-        res.resume();
+        await recordRaw(`dots ${p}`, res);
         for (const r of up.requests.slice(before)) assert.ok(r.path.startsWith("/v1/api/"), `${p} → ${r.path}`);
         if (res.statusCode === 400) assert.equal(res.headers["x-portico-error"], "invalid_path");
       }
@@ -470,12 +475,12 @@ describe("vault proxy", () => {
       assert.equal(res.status, 200);
       assert.equal(up.last(m).headers.host, `127.0.0.1:${up.port}`);
       // Host naming elsewhere: not the control plane, so no API at all.
-      const r2 = await h.fetch(`/api/v1/tenants/${s.tid}/connections/${s.conn.id}/proxy/o2-${m}`, { host: E, headers: { authorization: `Bearer ${s.token}` } });
+      const r2 = await call.fetch(`/api/v1/tenants/${s.tid}/connections/${s.conn.id}/proxy/o2-${m}`, { host: E, headers: { authorization: `Bearer ${s.token}` } });
       assert.notEqual(r2.status, 200);
       await r2.text();
       // Absolute-form request target naming elsewhere with Host: the control plane.
       const r3 = await rawHttpRequest({ port: h.port, path: `http://${E}/api/v1/tenants/${s.tid}/connections/${s.conn.id}/proxy/o3-${m}`, headers: { host: CP, authorization: `Bearer ${s.token}` } });
-      r3.resume();
+      await recordRaw("absolute-form target", r3);
       assert.equal(elsewhere.requests.length, 0, "elsewhere received nothing");
     });
   });
