@@ -196,6 +196,23 @@ describe("vault proxy", () => {
       assert.equal(JSON.parse(up.last(m4).bodyText).api_key, s.secret);
     });
 
+    test("body placement: a body that cannot carry the key (JSON array, malformed JSON, none at all) is refused with a 4xx; nothing sent", async () => {
+      const s = await setup(apiKeyAuth("body", "api_key"));
+      for (const [what, init] of [
+        ["JSON array", { method: "POST", headers: { "content-type": "application/json" }, body: "[1,2]" }],
+        ["malformed JSON", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" }],
+        ["malformed form", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: Buffer.from([0xff, 0xfe, 0x3d, 0x31]) }],
+        ["no body", { method: "GET" }],
+      ]) {
+        const m = marker();
+        const res = await v.proxy(s.tid, s.conn.id, `refused-${m}`, init);
+        const text = await res.text();
+        assert.ok(res.status >= 400 && res.status < 500, `${what}: ${res.status} ${res.headers.get("x-portico-error")} ${text.slice(0, 100)}`);
+        assert.ok(res.headers.get("x-portico-error"), `${what}: a Portico error code`);
+        assert.equal(up.requestsMatching(m).length, 0, `${what}: nothing sent`);
+      }
+    });
+
     test("basic: Authorization: Basic base64(username:password)", async () => {
       const s = await setup({ type: "basic" });
       const m = marker();
