@@ -275,6 +275,9 @@ function forcedVarsFromEnv() {
  *                       (e.g. a data-plane-only edge), with the same D1 and service
  *                       bindings unless `extra` overrides them. Reach it with
  *                       h.fetchWorker(name, url, init).
+ *   onLog               ({ level, message, timestamp }) => void: every console line of
+ *                       every worker (Miniflare's handleStructuredLogs; the lines are
+ *                       then not printed, whatever PORTICO_E2E_LOG says)
  */
 export async function startHarness(opts = {}) {
   const origin = await startOrigin({ port: 0 });
@@ -358,6 +361,7 @@ export async function startHarness(opts = {}) {
     const logLevel = process.env.PORTICO_E2E_LOG ? LogLevel[process.env.PORTICO_E2E_LOG.toUpperCase()] : undefined;
     mf = new Miniflare({
       ...(logLevel !== undefined ? { log: new Log(logLevel) } : {}),
+      ...(opts.onLog ? { handleStructuredLogs: (entry) => { opts.onLog(entry); } } : {}),
       workers: [
         porticoWorker("portico", bindings, opts.porticoOptions),
         w("portico-example-service", "example-service"),
