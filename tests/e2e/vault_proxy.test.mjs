@@ -531,6 +531,22 @@ describe("vault proxy", () => {
       assert.equal(up.requestsContaining(a.secret).length, 0);
     });
 
+    test("an old envelope of the same connection replayed over its rotated secret fails closed (the generation is bound)", async () => {
+      const s = await setup(apiKeyAuth());
+      const old = await liveSecret(kv, s.tid, s.conn.id);
+      const fresh = scan.addSecret(freshSecret(), "rotated api key");
+      const r = await v.api("PATCH", `/tenants/${s.tid}/connections/${s.conn.id}`, { token: s.token, body: { credentials: { api_key: fresh } } });
+      assert.equal(r.status, 200);
+      const live = await liveSecret(kv, s.tid, s.conn.id);
+      assert.notEqual(live.key, old.key, "the rotation wrote a new object");
+      // Someone with KV write access puts the old (validly sealed) envelope back.
+      await kv.put(live.key, old.value, { metadata: old.metadata });
+      const m = marker();
+      await expectCode(await v.proxy(s.tid, s.conn.id, `replay-${m}`), 502, "credentials_failed");
+      assert.equal(up.requestsMatching(m).length, 0, "nothing sent");
+      assert.equal(up.requestsContaining(s.secret).length, 0, "the old key is never sent again");
+    });
+
     const tampers = {
       "a flipped ciphertext bit": (e) => {
         const c = Buffer.from(e.c, "base64");
