@@ -4,13 +4,19 @@
 //! `npm run fuzz` (scripts/fuzz.sh) runs each with many more cases.
 //! Canonical paths, JWT verification and JWKS parsing have theirs beside the code.
 
+use crate::api::audit_query::parse_audit_query;
 use crate::api::bodies::{route_fields, validate_route};
 use crate::api::route_policy::RoutePolicy;
+use crate::canonical_path::EncodedSlashes;
 use crate::chain::cookies::{confine_domain, RewriteCookies};
 use crate::chain::location::RewriteLocation;
 use crate::chain::HandlerKind;
 use crate::config::diag::Diagnostics;
 use crate::config::route::{compile_route, sort_routes};
+use crate::connection::body::{connection_create, connection_patch};
+use crate::connection::policy::Policy;
+use crate::connection_proxy::target as proxy_target;
+use crate::connector::{validate_version, ConnectorSpec, UrlRules};
 use crate::host::{lookup_candidates, normalize_host, HostPattern, MAX_DOMAIN_LABELS};
 use crate::message::{HeaderAccess, HeaderList};
 use crate::request::testing::cx;
@@ -18,6 +24,8 @@ use crate::routing::limits::RouteLimits;
 use crate::routing::{PathPattern, RequestFacts, RouteTable};
 use crate::url::split_origin;
 use crate::url::BaseUrl;
+use crate::vault::inject::{inject_body, set_query_param};
+use crate::vault::{Credential, Envelope, KeyRing, Secret};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -224,5 +232,53 @@ proptest! {
         if let Some(confined) = confine_domain(&cookie, "a.b.example.com", "*.example.com") {
             prop_assert!(confined.len() < cookie.len());
         }
+    }
+
+    #[test]
+    fn prop_vault_bodies_are_total(body in json_value(), base in json_value(), dev in any::<bool>()) {
+        let rules = UrlRules { allow_loopback_http: dev, tenant: None };
+        let _ = validate_version(&body, Some(&base), &rules);
+        let _ = validate_version(&body, None, &rules);
+        let _ = connection_create(&body);
+        let _ = connection_patch(&body);
+        if let Ok(p) = Policy::compile(&body, "policy") {
+            // What a policy stores compiles back to the same policy.
+            let again = Policy::compile(&p.to_json(), "policy").map(|q| q.to_json());
+            prop_assert_eq!(again.ok(), Some(p.to_json()));
+        }
+        let _ = ConnectorSpec::from_stored(&body);
+    }
+
+    #[test]
+    fn prop_proxy_targets_stay_under_the_base(
+        rest in tricky_text(24),
+        query in tricky_text(8),
+        base_path in "(/[a-z0-9]{1,4}){0,2}",
+    ) {
+        let base = BaseUrl::parse(&format!("https://api.example.com{base_path}")).expect("valid base"); // ok: test-only
+        if let Ok(t) = proxy_target(&base, &rest, &query, EncodedSlashes::Reject) {
+            let (origin, path) = split_origin(&t.url).expect("absolute"); // ok: test-only
+            prop_assert_eq!(origin, "https://api.example.com");
+            prop_assert!(path.starts_with(&base.base_path));
+        }
+    }
+
+    #[test]
+    fn prop_injection_and_stored_secrets_are_total(
+        raw in tricky_text(24),
+        field in "[a-z_]{1,8}",
+        value in tricky_text(8),
+        json in any::<bool>(),
+        query in tricky_text(24),
+    ) {
+        let ct = if json { "application/json" } else { "application/x-www-form-urlencoded" };
+        let _ = inject_body(Some(ct), raw.as_bytes(), &field, &value);
+        let url = format!("https://a.example/p?{query}");
+        let out = set_query_param(&url, &field, &value);
+        prop_assert!(out.starts_with("https://a.example/p?"));
+        let _ = Envelope::parse(&raw);
+        let _ = Credential::from_plaintext(&Secret::new(raw.clone().into_bytes()));
+        let _ = parse_audit_query(&query);
+        let _ = KeyRing::parse(&raw);
     }
 }
