@@ -1,6 +1,6 @@
 //! The audit row of every call made with a connection's credential (the proxy
 //! endpoint and `credentials` routes, on either executor), written after the
-//! response with `waitUntil`, with the connection's last use.
+//! response with `waitUntil`, with the connection's last use (one D1 batch).
 
 use super::store::{ProxyAudit, Store};
 use crate::api::time::iso8601;
@@ -51,9 +51,6 @@ pub(crate) fn record(env: &Env, ctx: &Context, audit: CallAudit, ended: Ended, r
         if let Err(e) = store.insert_proxy_audit(&row).await {
             worker::console_error!("portico: audit of call {request_id}: {e}");
         }
-        let _ = store
-            .touch_connection(&audit.tenant_id, &audit.connection_id, &at)
-            .await;
     });
 }
 

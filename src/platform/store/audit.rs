@@ -169,11 +169,11 @@ impl Store {
         Ok(page_body(rows, p.limit, "at"))
     }
 
-    /// The row of one proxied call (no statement of its own to batch with).
+    /// The row of one proxied call and the connection's last use, in one batch.
     pub(crate) async fn insert_proxy_audit(&self, r: &ProxyAudit<'_>) -> Result<(), StoreError> {
         let id = new_id("aud_")?;
         let n = |v: Option<u64>| v.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64));
-        self.stmt(
+        let row = self.stmt(
             "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at, \
              kind, connection_id, connector_id, connector_version, method, host, path, status, duration_ms, request_bytes, response_bytes) \
              SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, 'connection.proxied', 'connection', ?4, ?5, ?6, \
@@ -195,9 +195,12 @@ impl Store {
                 n(r.request_bytes),
                 n(r.response_bytes),
             ],
-        )?
-        .run()
-        .await?;
+        )?;
+        let touch = self.stmt(
+            "UPDATE connections SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
+            &[s(r.tenant), s(r.connection_id), s(r.at)],
+        )?;
+        self.db.batch(vec![row, touch]).await?;
         Ok(())
     }
 

@@ -286,20 +286,4 @@ impl Store {
         )
         .await
     }
-
-    /// Records a proxied call's time on the connection.
-    pub(crate) async fn touch_connection(
-        &self,
-        tid: &str,
-        id: &str,
-        at: &str,
-    ) -> Result<(), StoreError> {
-        self.stmt(
-            "UPDATE connections SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
-            &[s(tid), s(id), s(at)],
-        )?
-        .run()
-        .await?;
-        Ok(())
-    }
 }
