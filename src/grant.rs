@@ -10,6 +10,8 @@ use crate::vault::inject::{injection, InjectError, Injection};
 use crate::vault::Credential;
 use std::rc::Rc;
 
+pub mod cache;
+
 /// A connection with everything a call through it needs.
 pub struct Grant {
     /// The tenant owning the connection.

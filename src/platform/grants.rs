@@ -1,7 +1,9 @@
 //! Opens connections for calls (`credentials` routes and the proxy endpoint): the
 //! connection and its connector version from D1, the secret from the vault, kept
-//! per isolate for a few seconds so a warm call does no I/O. Writes through the API
-//! forget the entry in their isolate; other isolates see a change within the TTL.
+//! per isolate for a few seconds so a warm call does no I/O (`crate::grant::cache`
+//! decides: one reload at a time, a bounded fallback when a reload fails). Writes
+//! through the API forget the entry in their isolate; other isolates see a change
+//! within the TTL.
 
 use super::env::var;
 use super::store::Store;
@@ -9,26 +11,24 @@ use super::vault::{Record, Vault, VaultFailure, VaultState};
 use crate::connection::policy::Policy;
 use crate::connection::ConnectionState;
 use crate::connector::ConnectorSpec;
+use crate::grant::cache::{Cache, Lookup};
 use crate::grant::Grant;
 use crate::request::CredentialFailure;
 use crate::vault::{Credential, RecordKind};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use worker::Env;
 
 /// Default `PORTICO_CONNECTION_CACHE_SECONDS`.
 const DEFAULT_TTL_S: u64 = 5;
-/// Entries kept per isolate; cleared when full (a bound, not an LRU).
-const MAX_ENTRIES: usize = 1024;
+/// How long past its TTL an opened connection may still serve while a reload runs
+/// or after a reload failed.
+const STALE_MS: f64 = 30_000.0;
 
 type Opened = Result<Rc<Grant>, CredentialFailure>;
 
-/// Opened connections by (tenant, connection id).
-pub(crate) struct GrantCache {
-    ttl_ms: f64,
-    entries: RefCell<HashMap<(String, String), (f64, Opened)>>,
-}
+/// Opened connections by (tenant, connection id): `crate::grant::cache` decides.
+pub(crate) struct GrantCache(RefCell<Cache<Opened>>);
 
 impl GrantCache {
     pub(crate) fn from_env(env: &Env) -> Self {
@@ -36,50 +36,22 @@ impl GrantCache {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(DEFAULT_TTL_S)
             .min(300);
-        Self {
-            ttl_ms: (ttl_s * 1000) as f64,
-            entries: RefCell::new(HashMap::new()),
-        }
+        Self(RefCell::new(Cache::new((ttl_s * 1000) as f64, STALE_MS)))
     }
 
-    /// The cached answer for a connection, if fresh.
+    /// What a request that must not wait may use now (the fast path).
     pub(crate) fn now(&self, tenant: &str, id: &str, now_ms: f64) -> Option<Opened> {
-        let entries = self.entries.borrow();
-        let (until, opened) = entries.get(&(tenant.to_string(), id.to_string()))?;
-        (now_ms < *until).then(|| opened.clone())
-    }
-
-    fn put(&self, tenant: &str, id: &str, now_ms: f64, opened: &Opened) {
-        if self.ttl_ms <= 0.0 {
-            return;
-        }
-        // Storage and vault failures are not remembered: the next call retries.
-        if matches!(
-            opened,
-            Err(CredentialFailure::Unreadable(_) | CredentialFailure::VaultUnavailable)
-        ) {
-            return;
-        }
-        let mut entries = self.entries.borrow_mut();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(
-            (tenant.to_string(), id.to_string()),
-            (now_ms + self.ttl_ms, opened.clone()),
-        );
+        self.0.borrow().peek(tenant, id, now_ms)
     }
 
     /// Forgets a connection (after a write to it in this isolate).
     pub(crate) fn forget(&self, tenant: &str, id: &str) {
-        self.entries
-            .borrow_mut()
-            .remove(&(tenant.to_string(), id.to_string()));
+        self.0.borrow_mut().forget(tenant, id);
     }
 
     /// Forgets everything (a connector changed: its connections' specs may have).
     pub(crate) fn forget_all(&self) {
-        self.entries.borrow_mut().clear();
+        self.0.borrow_mut().forget_all();
     }
 }
 
@@ -103,16 +75,26 @@ pub(crate) async fn open(
     id: &str,
 ) -> Opened {
     let now = js_sys::Date::now();
-    if let Some(hit) = cache.now(tenant, id, now) {
-        return hit;
+    let decided = cache.0.borrow_mut().lookup(tenant, id, now);
+    match decided {
+        Lookup::Fresh(hit) | Lookup::Reloading(hit) => return hit,
+        Lookup::Load => {}
     }
     let opened = load(vault, env, tenant, id).await.map(Rc::new);
-    if let Err(e) = &opened {
-        if !matches!(e, CredentialFailure::NotFound) {
+    let done = js_sys::Date::now();
+    match &opened {
+        // Found, or known not to exist: both are answers worth keeping.
+        Ok(_) | Err(CredentialFailure::NotFound) => {
+            cache.0.borrow_mut().store(tenant, id, done, opened.clone());
+        }
+        // Storage or the vault failed: the old copy, within bounds, or the failure.
+        Err(e) => {
             worker::console_error!("portico: connection {id} of {tenant} unusable: {e}");
+            if let Some(old) = cache.0.borrow_mut().fallback(tenant, id, done) {
+                return old;
+            }
         }
     }
-    cache.put(tenant, id, now, &opened);
     opened
 }
 

@@ -169,38 +169,67 @@ impl Store {
         Ok(page_body(rows, p.limit, "at"))
     }
 
-    /// The row of one proxied call and the connection's last use, in one batch.
-    pub(crate) async fn insert_proxy_audit(&self, r: &ProxyAudit<'_>) -> Result<(), StoreError> {
-        let id = new_id("aud_")?;
-        let n = |v: Option<u64>| v.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64));
-        let row = self.stmt(
-            "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at, \
-             kind, connection_id, connector_id, connector_version, method, host, path, status, duration_ms, request_bytes, response_bytes) \
-             SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, 'connection.proxied', 'connection', ?4, ?5, ?6, \
-             'proxy', ?4, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15",
-            &[
-                s(&id),
-                s(r.tenant),
-                s(r.actor),
-                s(r.connection_id),
-                s(r.request_id),
-                s(r.at),
-                s(r.connector_id),
-                JsValue::from(r.connector_version),
-                s(r.method),
-                s(r.host),
-                s(r.path),
-                JsValue::from(r.status),
-                JsValue::from_f64(r.duration_ms as f64),
-                n(r.request_bytes),
-                n(r.response_bytes),
-            ],
-        )?;
-        let touch = self.stmt(
-            "UPDATE connections SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2",
-            &[s(r.tenant), s(r.connection_id), s(r.at)],
-        )?;
-        self.db.batch(vec![row, touch]).await?;
+    /// The rows of proxied calls and their connections' last use, in one batch
+    /// (one D1 round trip however many rows: calls are audited in flushes).
+    pub(crate) async fn insert_call_audits(&self, rows: &[CallRow]) -> Result<(), StoreError> {
+        let mut stmts = Vec::with_capacity(rows.len() / ROWS_PER_INSERT + 2);
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at, \
+                 kind, connection_id, connector_id, connector_version, method, host, path, status, duration_ms, request_bytes, response_bytes) VALUES ",
+            );
+            let mut args = Vec::with_capacity(chunk.len() * 15);
+            for (k, r) in chunk.iter().enumerate() {
+                let b = k * 15;
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                let p = |n: usize| format!("?{}", b + n);
+                sql.push_str(&format!(
+                    "({}, {}, (SELECT uid FROM tenants WHERE id = {}), {}, 'connection.proxied', 'connection', {}, {}, {}, 'proxy', {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                    p(1), p(2), p(2), p(3), p(4), p(5), p(6), p(4), p(7), p(8), p(9), p(10), p(11), p(12), p(13), p(14), p(15)
+                ));
+                let n = |v: Option<u64>| v.map_or(JsValue::NULL, |v| JsValue::from_f64(v as f64));
+                args.extend([
+                    s(&new_id("aud_")?),
+                    s(&r.tenant),
+                    s(&r.actor),
+                    s(&r.connection_id),
+                    s(&r.request_id),
+                    s(&r.at),
+                    s(&r.connector_id),
+                    JsValue::from(r.connector_version),
+                    s(&r.method),
+                    s(&r.host),
+                    s(&r.path),
+                    JsValue::from(r.status),
+                    JsValue::from_f64(r.duration_ms as f64),
+                    n(r.request_bytes),
+                    n(r.response_bytes),
+                ]);
+            }
+            stmts.push(self.stmt(&sql, &args)?);
+        }
+        // Each connection's latest use, once per flush rather than once per call.
+        let mut latest: Vec<(&str, &str, &str)> = Vec::new();
+        for r in rows {
+            match latest
+                .iter_mut()
+                .find(|(t, c, _)| *t == r.tenant && *c == r.connection_id)
+            {
+                Some(l) if l.2 < r.at.as_str() => l.2 = &r.at,
+                Some(_) => {}
+                None => latest.push((&r.tenant, &r.connection_id, &r.at)),
+            }
+        }
+        for (t, c, at) in latest {
+            stmts.push(self.stmt(
+                "UPDATE connections SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2 \
+                 AND (last_used_at IS NULL OR last_used_at < ?3)",
+                &[s(t), s(c), s(at)],
+            )?);
+        }
+        self.db.batch(stmts).await?;
         Ok(())
     }
 
@@ -217,22 +246,26 @@ impl Store {
     }
 }
 
+/// Rows per multi-row INSERT: 15 arguments each, under D1's 100 per statement.
+const ROWS_PER_INSERT: usize = 6;
+
 /// One proxied call, as its audit row records it (no header, query or body).
-pub(crate) struct ProxyAudit<'a> {
-    pub(crate) tenant: &'a str,
-    pub(crate) actor: &'a str,
-    pub(crate) connection_id: &'a str,
-    pub(crate) connector_id: &'a str,
+#[derive(Debug, Clone)]
+pub(crate) struct CallRow {
+    pub(crate) tenant: String,
+    pub(crate) actor: String,
+    pub(crate) connection_id: String,
+    pub(crate) connector_id: String,
     pub(crate) connector_version: u32,
-    pub(crate) method: &'a str,
-    pub(crate) host: &'a str,
-    pub(crate) path: &'a str,
+    pub(crate) method: String,
+    pub(crate) host: String,
+    pub(crate) path: String,
     pub(crate) status: u16,
     pub(crate) duration_ms: u64,
     pub(crate) request_bytes: Option<u64>,
     pub(crate) response_bytes: Option<u64>,
-    pub(crate) request_id: &'a str,
-    pub(crate) at: &'a str,
+    pub(crate) request_id: String,
+    pub(crate) at: String,
 }
 
 /// Management rows have no call columns: leave them out rather than show nulls.

@@ -13,7 +13,7 @@ mod routes;
 mod tenants;
 mod vault;
 
-pub(crate) use audit::{AuditCx, GuardedWrite, ProxyAudit};
+pub(crate) use audit::{AuditCx, CallRow, GuardedWrite};
 pub(crate) use connections::{ConnectionChange, ConnectionRow, NewConnection};
 pub(crate) use connectors::{
     client_secret_record_id, connector_json, ConnectorRow, VersionDbRow, VersionWriteRow,
