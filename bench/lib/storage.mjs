@@ -10,7 +10,7 @@
 // pays for a D1 or KV call (building the request, JSON, the round trip) and not
 // the database's work, which production runs elsewhere too; the storage process's
 // CPU is reported on its own.
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { ROOT, splitSql } from "../../tests/e2e/harness.mjs";
@@ -27,24 +27,23 @@ export const D1_MODULE = `import { DurableObject } from "cloudflare:workers";
 const bytes = (v) => (Array.isArray(v) ? new Uint8Array(v) : typeof v === "boolean" ? Number(v) : v);
 const cell = (v) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v);
 export class D1Object extends DurableObject {
-  #counters() {
-    const r = this.ctx.storage.sql.exec("SELECT total_changes() AS c, last_insert_rowid() AS id").one();
-    return { c: Number(r.c), id: Number(r.id) };
-  }
+  #total = null;
   #one(format, q) {
     const sql = this.ctx.storage.sql;
     const t0 = performance.now();
-    const before = this.#counters();
+    this.#total ??= Number(sql.exec("SELECT total_changes() AS c").one().c);
     const cursor = sql.exec(q.sql, ...(q.params ?? []).map(bytes));
     const columns = cursor.columnNames;
     const rows = [...cursor.raw()].map((r) => r.map(cell));
-    const after = this.#counters();
+    const after = sql.exec("SELECT total_changes() AS c, last_insert_rowid() AS id").one();
+    const changes = Number(after.c) - this.#total;
+    this.#total = Number(after.c);
     const meta = {
       served_by: "portico-bench-d1",
       duration: performance.now() - t0,
-      changes: after.c - before.c,
-      last_row_id: after.id,
-      changed_db: after.c !== before.c,
+      changes,
+      last_row_id: Number(after.id),
+      changed_db: changes !== 0,
       rows_read: cursor.rowsRead,
       rows_written: cursor.rowsWritten,
     };
@@ -53,26 +52,27 @@ export class D1Object extends DurableObject {
       format === "ROWS_AND_COLUMNS" ? { columns, rows } : rows.map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]])));
     return { success: true, results, meta };
   }
-  async fetch(req) {
-    const url = new URL(req.url);
-    if (req.method !== "POST" || (url.pathname !== "/query" && url.pathname !== "/execute")) {
-      return new Response("not found", { status: 404 });
-    }
-    const body = await req.json();
-    const queries = (Array.isArray(body) ? body : [body]).filter((q) => q.sql.replace(/^\\s*--.*$/gm, "").trim() !== "");
-    const format = url.searchParams.get("resultsFormat") ?? "ARRAY_OF_OBJECTS";
+  /** One /query or /execute call (JSON text in, JSON text out). */
+  run(format, text) {
     try {
+      const body = JSON.parse(text);
+      const queries = (Array.isArray(body) ? body : [body]).filter((q) => q.sql.replace(/^\\s*--.*$/gm, "").trim() !== "");
       if (!queries.length) throw new Error("No SQL statements detected.");
-      this.calls = (this.calls ?? 0) + 1;
-      return Response.json(this.ctx.storage.transactionSync(() => queries.map((q) => this.#one(format, q))));
+      return JSON.stringify(this.ctx.storage.transactionSync(() => queries.map((q) => this.#one(format, q))));
     } catch (e) {
-      return Response.json({ success: false, error: String(e?.message ?? e) });
+      return JSON.stringify({ success: false, error: String(e?.message ?? e) });
     }
   }
 }
 export default {
-  fetch(req, env) {
-    return env.OBJ.get(env.OBJ.idFromName("portico-bench")).fetch(req);
+  async fetch(req, env) {
+    const url = new URL(req.url);
+    if (req.method !== "POST" || (url.pathname !== "/query" && url.pathname !== "/execute")) {
+      return new Response("not found", { status: 404 });
+    }
+    const format = url.searchParams.get("resultsFormat") ?? "ARRAY_OF_OBJECTS";
+    const out = await env.OBJ.get(env.OBJ.idFromName("portico-bench")).run(format, await req.text());
+    return new Response(out, { headers: { "content-type": "application/json" } });
   },
 };
 `;
@@ -119,6 +119,51 @@ export default {
   },
 };
 `;
+
+/**
+ * An HTTP relay on 127.0.0.1 in this Node process, in front of the storage process.
+ * workerd's HTTP server closes a keep-alive connection after 5 s idle, and its
+ * client keeps idle ones for as long: a call reusing a connection at ~5 s (Portico
+ * reopens a connection every PORTICO_CONNECTION_CACHE_SECONDS = 5) races the close
+ * and fails with "Network connection lost" (an artefact: real D1 and KV are not
+ * reached that way). This relay never closes idle connections, keeps its own
+ * upstream ones for 2 s at most, and retries a request whose reused upstream
+ * connection was closed under it.
+ */
+async function relay(target) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 2000 });
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const send = (attempt) => {
+        const up = http.request({ host: "127.0.0.1", port: target, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
+          res.writeHead(r.statusCode, r.headers);
+          r.pipe(res);
+        });
+        up.on("error", (e) => {
+          if (up.reusedSocket && attempt < 3) return send(attempt + 1);
+          res.writeHead(502, { "content-type": "text/plain" });
+          res.end(`relay: ${e.message}`);
+        });
+        up.end(body);
+      };
+      send(0);
+    });
+  });
+  server.keepAliveTimeout = 0;
+  server.requestTimeout = 0;
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: server.address().port,
+    close: () => {
+      server.closeAllConnections?.();
+      agent.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
 
 /** Node-side HTTP to the storage process (seeding checks, migrations). */
 function post(port, path, body) {
@@ -178,10 +223,17 @@ export async function startStorage(dir, { verbose = false } = {}) {
     },
     { name: "bench_kv", modules: [`(name = "bench-kv.js", esModule = embed "bench-kv.js")`], bindings: [] },
   ];
-  mkdirSync(join(dir, "d1"), { recursive: true });
-  const disk = `(name = "bench_do_disk", disk = (path = ${capnpString(join(dir, "d1"))}, writable = true))`;
+  // On tmpfs when there is one: a commit's fsync is then no disk wait.
+  const dbDir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : dir, "portico-bench-d1-"));
+  const disk = `(name = "bench_do_disk", disk = (path = ${capnpString(dbDir)}, writable = true))`;
   const cfg = writeConfig(dir, workers, { file: "storage.capnp", services: [disk] });
-  const p = await startWorkerd(cfg, ["bench_d1", "bench_kv"], { verbose });
+  let p;
+  try {
+    p = await startWorkerd(cfg, ["bench_d1", "bench_kv"], { verbose });
+  } catch (e) {
+    rmSync(dbDir, { recursive: true, force: true });
+    throw e;
+  }
   const d1Port = p.ports.bench_d1;
   const kvPort = p.ports.bench_kv;
   const query = async (sql, ...params) => {
@@ -197,13 +249,15 @@ export async function startStorage(dir, { verbose = false } = {}) {
     const bad = Array.isArray(r) ? r.find((x) => !x.success) : r.success ? null : r;
     if (bad) {
       await p.stop();
+      rmSync(dbDir, { recursive: true, force: true });
       throw new Error(`migration ${f}: ${bad.error}`);
     }
   }
+  const relays = [await relay(d1Port), await relay(kvPort)];
   return {
     services: [
-      `(name = "bench_d1", external = (address = "127.0.0.1:${d1Port}", http = ()))`,
-      `(name = "bench_kv", external = (address = "127.0.0.1:${kvPort}", http = ()))`,
+      `(name = "bench_d1", external = (address = "127.0.0.1:${relays[0].port}", http = ()))`,
+      `(name = "bench_kv", external = (address = "127.0.0.1:${relays[1].port}", http = ()))`,
     ],
     bindings: [
       {
@@ -215,7 +269,11 @@ export async function startStorage(dir, { verbose = false } = {}) {
     query,
     kvStats: () => get(kvPort, "/__stats"),
     cpuSeconds: p.cpuSeconds,
-    stop: p.stop,
+    stop: async () => {
+      for (const r of relays) await r.close();
+      await p.stop();
+      rmSync(dbDir, { recursive: true, force: true });
+    },
     stderrTail: p.stderrTail,
   };
 }
