@@ -17,6 +17,8 @@
 //   node bench/run.mjs                             # this checkout's build/
 //   BENCH_BUILD=/other/checkout/build node bench/run.mjs        # A/B another build
 //   BENCH_FAST_PATH=off node bench/run.mjs         # sets Portico's PORTICO_FAST_PATH
+//   BENCH_VAULT=off node bench/run.mjs             # without the vault rows (6–8)
+//   BENCH_VAULT_REQUESTS=4000 node bench/run.mjs   # requests per vault row and round (default min(BENCH_REQUESTS, 2000))
 //   BENCH_REQUESTS=4000 BENCH_ROUNDS=3 BENCH_CONCURRENCY=16 BENCH_LATENCY_CONCURRENCY=32 \
 //   BENCH_WARMUP=300 BENCH_COLD_ROUNDS=3 BENCH_VERBOSE=1 node bench/run.mjs
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,6 +44,9 @@ const COLD_ROUNDS = num("BENCH_COLD_ROUNDS", ROUNDS);
 const VERBOSE = !!process.env.BENCH_VERBOSE;
 const BUILD = resolve(process.env.BENCH_BUILD ?? join(ROOT, "build"));
 const FAST_PATH = process.env.BENCH_FAST_PATH;
+const VAULT = process.env.BENCH_VAULT !== "off";
+// Rows 6–8 are slower to run (every call writes to D1): fewer requests by default.
+const NV = num("BENCH_VAULT_REQUESTS", Math.min(N, 2000));
 
 const origin = await startOrigin({ port: 0 });
 const dir = mkdtempSync(join(tmpdir(), "portico-bench-"));
@@ -128,6 +133,7 @@ const vaultWorker = (doc) => ({
   bindings: [...porticoVars(doc), ...vaultFx.vars, ...storage.bindings],
 });
 try {
+  if (!VAULT) throw new Error("BENCH_VAULT=off");
   storage = await startStorage(dir, { verbose: VERBOSE });
   processes.push(storage);
   // The static document must name the connection, which only exists once seeded:
@@ -148,7 +154,7 @@ try {
   writeFileSync(join(dir, "vault.json"), JSON.stringify(vaultDoc(origin.url, vaultIds.connectionId)));
 } catch (e) {
   vaultWhy = e.message;
-  console.error(`vault rows unavailable: ${e.message}`);
+  if (VAULT) console.error(`vault rows unavailable: ${e.message}`);
 }
 
 // ---- the warm process --------------------------------------------------------
@@ -216,7 +222,9 @@ const count = (k, n) => {
 // Probe every target once (this also warms jwt's token cache). A target that
 // does not answer 200 + 1 KiB becomes an n/a row with the reason.
 const unavailable = {};
-if (!vaultIds) for (const k of VAULT_ROWS) unavailable[k] = `n/a (vault setup failed: ${String(vaultWhy).split("\n")[0].slice(0, 200)})`;
+if (!vaultIds) {
+  for (const k of VAULT_ROWS) unavailable[k] = VAULT ? `n/a (vault setup failed: ${String(vaultWhy).split("\n")[0].slice(0, 200)})` : "n/a (BENCH_VAULT=off)";
+}
 for (const [k, t] of Object.entries(TARGETS)) {
   if (unavailable[k]) continue;
   try {
@@ -302,18 +310,31 @@ const ORDER = ["passthrough", "s200", "newResponse", "static", "one", "tenk", "j
 const cpu = Object.fromEntries(ORDER.map((k) => [k, []]));
 // The storage process's CPU (D1's SQL, KV; not in the figures) per request of a vault row.
 const storageCpu = Object.fromEntries(VAULT_ROWS.map((k) => [k, []]));
+const rowSecs = Object.fromEntries(ORDER.map((k) => [k, 0]));
+// Connection loads (grants::open: one D1 read, one KV get) during the rounds.
+const GRANT_SQL = "FROM connections c JOIN connector_versions v";
+const loads = async () => {
+  if (!storage || !vaultIds) return null;
+  const d1 = await storage.d1Stats();
+  const kv = await storage.kvStats();
+  return { d1: Object.entries(d1).reduce((a, [sql, n]) => a + (sql.includes(GRANT_SQL) ? n : 0), 0), kv: kv.gets };
+};
+const loads0 = await loads();
 const lat = { passthrough: [], s200: [] };
 const t0 = performance.now();
 for (let r = 0; r < ROUNDS; r++) {
   for (const k of ORDER) {
     if (unavailable[k]) continue;
+    const rowStart = performance.now();
     const opts = k in calls ? { settle } : {};
     count(k, WARMUP);
     await runLoad(client, TARGETS[k], WARMUP, C, wd.cpuSeconds, opts);
-    count(k, N);
+    const n = VAULT_ROWS.includes(k) ? NV : N;
+    count(k, n);
     const s0 = storageCpu[k] ? storage.cpuSeconds() : 0;
-    cpu[k].push((await runLoad(client, TARGETS[k], N, C, wd.cpuSeconds, opts)).cpuUs);
-    if (storageCpu[k]) storageCpu[k].push(((storage.cpuSeconds() - s0) * 1e6) / N);
+    cpu[k].push((await runLoad(client, TARGETS[k], n, C, wd.cpuSeconds, opts)).cpuUs);
+    if (storageCpu[k]) storageCpu[k].push(((storage.cpuSeconds() - s0) * 1e6) / n);
+    rowSecs[k] += (performance.now() - rowStart) / 1000;
   }
   for (const k of ["passthrough", "s200"]) {
     await runLoad(client, TARGETS[k], WARMUP, LC, wd.cpuSeconds);
@@ -322,6 +343,15 @@ for (let r = 0; r < ROUNDS; r++) {
   if (VERBOSE) console.error(`round ${r + 1}/${ROUNDS}: ${ORDER.map((k) => `${k} ${Math.round(cpu[k][r] ?? NaN)}`).join(", ")}`);
 }
 const warmSecs = (performance.now() - t0) / 1000;
+const loads1 = await loads();
+if (loads0 && loads1) {
+  const [d1, kv] = [loads1.d1 - loads0.d1, loads1.kv - loads0.kv];
+  const secs = VAULT_ROWS.reduce((a, k) => a + rowSecs[k], 0);
+  checks.push(
+    `connection loads during the rounds (cached 5 s per isolate, the default): ` +
+      `${d1} D1 reads and ${kv} KV gets in ${secs.toFixed(0)} s of vault rows (at most ~${Math.ceil(secs / 5) + 4 * ROUNDS} if each expiry loads once)`,
+  );
+}
 if (checks.length) {
   const a = await waitAudit(calls);
   checks.push(
@@ -404,7 +434,11 @@ function table(rows) {
 }
 
 console.log(`Portico under plain workerd serve — ${BUILD} (main module ${portico.main}${FAST_PATH !== undefined ? `, PORTICO_FAST_PATH=${FAST_PATH}` : ""})`);
-console.log(`workerd ${workerdVersion}; ${N} requests × ${ROUNDS} rounds per row, concurrency ${C}, warm-up ${WARMUP}; ${warmSecs.toFixed(0)} s`);
+const vaultSecs = VAULT_ROWS.reduce((a, k) => a + rowSecs[k], 0);
+console.log(
+  `workerd ${workerdVersion}; ${N} requests × ${ROUNDS} rounds per row, concurrency ${C}, warm-up ${WARMUP}; ${warmSecs.toFixed(0)} s` +
+    (vaultSecs ? ` (rows 6–8: ${NV} requests per row and round, ${vaultSecs.toFixed(0)} s)` : ""),
+);
 console.log(`workerd CPU µs per request (utime+stime of the workerd process ÷ requests), medians over rounds:\n`);
 console.log(table(rows));
 if (!unavailable.s200) {
@@ -433,7 +467,7 @@ if (!unavailable.vref) {
   );
 }
 for (const c of checks) console.log(`check: ${c}`);
-if (vaultWhy) console.log(`vault rows: setup failed: ${vaultWhy.slice(0, 500)}`);
+if (vaultWhy && VAULT) console.log(`vault rows: setup failed: ${vaultWhy.slice(0, 500)}`);
 if (unavailable.rl) {
   console.log(`rate_limit: ${rlWhy ? `workerd logged: ${rlWhy.trim().slice(0, 300)}` : "BENCH_VERBOSE=1 shows workerd's log"}`);
   if (!unavailable.limited) {

@@ -28,6 +28,11 @@ const bytes = (v) => (Array.isArray(v) ? new Uint8Array(v) : typeof v === "boole
 const cell = (v) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v);
 export class D1Object extends DurableObject {
   #total = null;
+  #counts = new Map();
+  /** Statements run so far, by their first 200 characters. */
+  stats() {
+    return Object.fromEntries(this.#counts);
+  }
   #one(format, q) {
     const sql = this.ctx.storage.sql;
     const t0 = performance.now();
@@ -58,6 +63,10 @@ export class D1Object extends DurableObject {
       const body = JSON.parse(text);
       const queries = (Array.isArray(body) ? body : [body]).filter((q) => q.sql.replace(/^\\s*--.*$/gm, "").trim() !== "");
       if (!queries.length) throw new Error("No SQL statements detected.");
+      for (const q of queries) {
+        const k = q.sql.replace(/\\s+/g, " ").trim().slice(0, 200);
+        this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+      }
       return JSON.stringify(this.ctx.storage.transactionSync(() => queries.map((q) => this.#one(format, q))));
     } catch (e) {
       return JSON.stringify({ success: false, error: String(e?.message ?? e) });
@@ -67,11 +76,13 @@ export class D1Object extends DurableObject {
 export default {
   async fetch(req, env) {
     const url = new URL(req.url);
+    const db = env.OBJ.get(env.OBJ.idFromName("portico-bench"));
+    if (url.pathname === "/__stats") return Response.json(await db.stats());
     if (req.method !== "POST" || (url.pathname !== "/query" && url.pathname !== "/execute")) {
       return new Response("not found", { status: 404 });
     }
     const format = url.searchParams.get("resultsFormat") ?? "ARRAY_OF_OBJECTS";
-    const out = await env.OBJ.get(env.OBJ.idFromName("portico-bench")).run(format, await req.text());
+    const out = await db.run(format, await req.text());
     return new Response(out, { headers: { "content-type": "application/json" } });
   },
 };
@@ -204,8 +215,8 @@ function get(port, path) {
 /**
  * Starts the storage process and applies d1-migrations/*.sql. Returns { services
  * (capnp service entries for the measured process's config), bindings (DB and
- * VAULT, for a worker there), query(sql, ...params) → rows, kvStats(), cpuSeconds,
- * stop }.
+ * VAULT, for a worker there), query(sql, ...params) → rows, kvStats(), d1Stats(),
+ * cpuSeconds, stop }.
  */
 export async function startStorage(dir, { verbose = false } = {}) {
   writeFileSync(join(dir, "bench-d1.js"), D1_MODULE);
@@ -268,6 +279,8 @@ export async function startStorage(dir, { verbose = false } = {}) {
     ],
     query,
     kvStats: () => get(kvPort, "/__stats"),
+    /** Statements D1 ran, by their first 200 characters. */
+    d1Stats: () => get(d1Port, "/__stats"),
     cpuSeconds: p.cpuSeconds,
     stop: async () => {
       for (const r of relays) await r.close();
