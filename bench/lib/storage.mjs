@@ -150,8 +150,16 @@ async function relay(target) {
       const body = Buffer.concat(chunks);
       const send = (attempt) => {
         const up = http.request({ host: "127.0.0.1", port: target, method: req.method, path: req.url, headers: req.headers, agent }, (r) => {
-          res.writeHead(r.statusCode, r.headers);
-          r.pipe(res);
+          // Whole, in one write (as a database's answer would come), not chunk by chunk.
+          const parts = [];
+          r.on("data", (c) => parts.push(c));
+          r.on("end", () => {
+            const out = Buffer.concat(parts);
+            const headers = { ...r.headers, "content-length": out.length };
+            delete headers["transfer-encoding"];
+            res.writeHead(r.statusCode, headers);
+            res.end(out);
+          });
         });
         up.on("error", (e) => {
           if (up.reusedSocket && attempt < 3) return send(attempt + 1);
