@@ -26,12 +26,13 @@ import { capnpString, startWorkerd, writeConfig } from "./workerd.mjs";
 export const D1_MODULE = `import { DurableObject } from "cloudflare:workers";
 const bytes = (v) => (Array.isArray(v) ? new Uint8Array(v) : typeof v === "boolean" ? Number(v) : v);
 const cell = (v) => (v instanceof ArrayBuffer ? Array.from(new Uint8Array(v)) : v);
+// Statements run so far, by their first 200 characters (module scope: workerd may
+// evict an idle object, the isolate stays).
+const counts = new Map();
 export class D1Object extends DurableObject {
   #total = null;
-  #counts = new Map();
-  /** Statements run so far, by their first 200 characters. */
   stats() {
-    return Object.fromEntries(this.#counts);
+    return Object.fromEntries(counts);
   }
   #one(format, q) {
     const sql = this.ctx.storage.sql;
@@ -65,7 +66,7 @@ export class D1Object extends DurableObject {
       if (!queries.length) throw new Error("No SQL statements detected.");
       for (const q of queries) {
         const k = q.sql.replace(/\\s+/g, " ").trim().slice(0, 200);
-        this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+        counts.set(k, (counts.get(k) ?? 0) + 1);
       }
       return JSON.stringify(this.ctx.storage.transactionSync(() => queries.map((q) => this.#one(format, q))));
     } catch (e) {
