@@ -3,7 +3,8 @@
 // Portico's side of each binding is workerd's own client, as in production: `DB`
 // is the `cloudflare-internal:d1-api` wrapped binding (the module Miniflare and
 // production use) over a `fetcher`, `VAULT` a native `kvNamespace` binding. Both
-// speak HTTP to services in a *second* workerd process (the "storage process"):
+// speak HTTP (through a relay in the bench's node process, see relay()) to services
+// in a *second* workerd process (the "storage process"):
 // a Durable Object with SQLite storage that executes D1's /query and /execute
 // (real SQL, the migrations applied at start, a batch is one transaction) and a
 // KV service over an in-memory Map. So the measured process pays what a Worker
