@@ -59,6 +59,29 @@ export const JS = {
 export default { fetch() { return new Response(BODY); } };`,
   // The passthrough that first asks the same rate limiter binding Portico's
   // rate_limit route uses, keyed by the client IP.
+  // The passthrough that, after the response, writes what Portico's call audit
+  // writes (src/platform/call_audit.rs: one audit_log row, then the connection's
+  // last_used_at), through the same D1 binding: the platform's share of a
+  // credentials or proxy call, without Portico.
+  auditedPassthrough: `const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+export default { async fetch(req, env, ctx) {
+  const started = Date.now();
+  const u = new URL(req.url); const up = new URL(u.pathname + u.search, env.ORIGIN);
+  const res = await fetch(new Request(up, req));
+  const len = res.headers.get("content-length");
+  ctx.waitUntil((async () => {
+    const at = new Date().toISOString();
+    await env.DB.prepare("INSERT INTO audit_log (id, tenant_id, tenant_uid, actor, action, object_type, object_id, request_id, at, "
+      + "kind, connection_id, connector_id, connector_version, method, host, path, status, duration_ms, request_bytes, response_bytes) "
+      + "SELECT ?1, ?2, (SELECT uid FROM tenants WHERE id = ?2), ?3, 'connection.proxied', 'connection', ?4, ?5, ?6, "
+      + "'proxy', ?4, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15")
+      .bind("aud_" + hex(10), env.TENANT, "js-audit", env.CONNECTION, "req_" + hex(10), at, env.CONNECTOR, 1, req.method,
+        up.hostname, u.pathname, res.status, Date.now() - started, null, len === null ? null : Number(len))
+      .run();
+    await env.DB.prepare("UPDATE connections SET last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2").bind(env.TENANT, env.CONNECTION, at).run();
+  })());
+  return res;
+} };`,
   limitedPassthrough: `export default { async fetch(req, env) {
   const { success } = await env.BENCH_RL.limit({ key: req.headers.get("cf-connecting-ip") ?? "" });
   if (!success) return new Response("Too Many Requests", { status: 429 });

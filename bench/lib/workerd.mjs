@@ -61,11 +61,12 @@ function binding(b) {
 }
 
 /**
- * Writes `dir/<file>` (config.capnp) for `workers` ({ name, modules: [capnp module], bindings })
- * each on its own socket (127.0.0.1, port chosen by the kernel), an `internet`
- * network service for their fetches, and optional `extensions` (capnp text).
+ * Writes `dir/<file>` (config.capnp) for `workers` ({ name, modules: [capnp module], bindings,
+ * extra?: [capnp Worker fields] }) each on its own socket (127.0.0.1, port chosen by the
+ * kernel), an `internet` network service for their fetches, and optional `extensions`
+ * and further `services` (capnp text).
  */
-export function writeConfig(dir, workers, { extensions = [], file = "config.capnp" } = {}) {
+export function writeConfig(dir, workers, { extensions = [], services: more = [], file = "config.capnp" } = {}) {
   const services = workers.map((w, i) => `    (name = ${capnpString(w.name)}, worker = .w${i}),`);
   const sockets = workers.map((w) => `    (name = ${capnpString(w.name)}, address = "127.0.0.1:0", http = (), service = ${capnpString(w.name)}),`);
   const defs = workers.map(
@@ -77,7 +78,7 @@ export function writeConfig(dir, workers, { extensions = [], file = "config.capn
   bindings = [
     ${(w.bindings ?? []).map(binding).join(",\n    ")}
   ],
-);`,
+${(w.extra ?? []).map((f) => `  ${f},\n`).join("")});`,
   );
   const ext = extensions.length ? `  extensions = [${extensions.join(", ")}],\n` : "";
   writeFileSync(
@@ -86,7 +87,7 @@ export function writeConfig(dir, workers, { extensions = [], file = "config.capn
 const config :Workerd.Config = (
   services = [
 ${services.join("\n")}
-    (name = "internet", network = (allow = ["public", "private", "local"])),
+${more.map((m) => `    ${m},\n`).join("")}    (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
   sockets = [
 ${sockets.join("\n")}
