@@ -105,6 +105,8 @@ async function forward(p, request, env, ctx) {
     mutable = true;
     applyEdits(res.headers, p, requestEditsEnd);
     if (res.headers.has("set-cookie")) FastPath.confine(host, domain, res.headers);
+    // A proxy endpoint call brings its edits and is parked only for its audit.
+    if (id !== 0) FastPath.respond(id, res.status, res.headers, false, env, ctx);
   } else if (id !== 0) {
     const edits = FastPath.respond(id, res.status, res.headers, res.headers.has("set-cookie"), env, ctx);
     if (edits) {

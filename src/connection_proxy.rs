@@ -63,6 +63,32 @@ pub fn forwardable_request_header(name: &str) -> bool {
     !refused
 }
 
+/// The inbound headers (by `names`, as received) a proxied call must not forward:
+/// those [`forwardable_request_header`] refuses and those the caller's
+/// `Connection` header lists (hop-by-hop too, RFC 9110 §7.6.1). Lowercase.
+pub fn dropped_request_headers<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    connection: Option<&str>,
+) -> Vec<String> {
+    let listed: Vec<String> = connection
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let lower = name.to_ascii_lowercase();
+        if (!forwardable_request_header(&lower) || listed.contains(&lower)) && !out.contains(&lower)
+        {
+            out.push(lower);
+        }
+    }
+    out
+}
+
 /// Removes the connector's `strip_response_headers` and every hop-by-hop header
 /// (including those the upstream's `Connection` names) from a proxied response.
 pub fn strip_response_headers(headers: &mut dyn HeaderAccess, strip: &[String]) {
@@ -76,6 +102,26 @@ pub fn strip_response_headers(headers: &mut dyn HeaderAccess, strip: &[String]) 
 mod tests {
     use super::*;
     use crate::message::HeaderList;
+
+    #[test]
+    fn dropped_headers_include_connection_listed_ones() {
+        let names = [
+            "Authorization",
+            "x-keep",
+            "X-Hop",
+            "cookie",
+            "x-forwarded-for",
+            "accept",
+        ];
+        assert_eq!(
+            dropped_request_headers(names, Some("keep-alive, X-Hop")),
+            vec!["authorization", "x-hop", "cookie", "x-forwarded-for"]
+        );
+        assert_eq!(
+            dropped_request_headers(["accept"], None),
+            Vec::<String>::new()
+        );
+    }
 
     fn base(url: &str) -> BaseUrl {
         BaseUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))

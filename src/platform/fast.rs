@@ -17,6 +17,7 @@
 
 use super::call_audit::{declared_length, record, Ended};
 use super::execute::log_error;
+use super::fast_proxy;
 use super::headers::JsHeaders;
 use super::isolate::Isolate;
 use super::needs;
@@ -27,7 +28,7 @@ use crate::header_edits::EditLog;
 use crate::message::SimpleResponse;
 use crate::proxy::parked::Parked;
 use crate::proxy::{self, After, Entry, Plan};
-use crate::request::Prefetched;
+use crate::request::{CallAudit, Prefetched};
 use std::cell::RefCell;
 use std::fmt::Write;
 use std::rc::Rc;
@@ -37,28 +38,46 @@ use wasm_bindgen::JsCast;
 /// Most plans parked at once (see `crate::proxy::parked`).
 const MAX_PENDING: usize = 4096;
 
+/// What waits for the upstream's answer.
+enum Waiting {
+    /// A route's response phase.
+    Route(Box<After>),
+    /// A proxy endpoint call's audit facts and request id.
+    Proxy(Box<CallAudit>, String),
+}
+
 thread_local! {
     /// Parked plans with the time their call was planned (for call audits).
-    static PENDING: RefCell<Parked<(Box<After>, f64)>> = RefCell::new(Parked::new(MAX_PENDING));
+    static PENDING: RefCell<Parked<(Waiting, f64)>> = RefCell::new(Parked::new(MAX_PENDING));
 }
 
-fn park(after: Box<After>) -> u32 {
+fn park(waiting: Waiting) -> u32 {
     let now = js_sys::Date::now();
-    PENDING.with(|p| p.borrow_mut().park((after, now)))
+    PENDING.with(|p| p.borrow_mut().park((waiting, now)))
 }
 
-fn unpark(id: u32) -> Option<(Box<After>, f64)> {
+fn unpark(id: u32) -> Option<(Waiting, f64)> {
     PENDING.with(|p| p.borrow_mut().take(id))
 }
 
 /// Audits a call made with a connection's credential, in the background.
-fn audit(after: &After, started_ms: f64, ended: (u16, Option<u64>), env: JsValue, ctx: JsValue) {
-    let Some(facts) = after.call_audit() else {
+fn audit(
+    facts: Option<&CallAudit>,
+    request_id: Option<&str>,
+    started_ms: f64,
+    ended: (u16, Option<u64>),
+    env: JsValue,
+    ctx: JsValue,
+) {
+    let Some(facts) = facts else {
         return;
     };
     let env: worker::Env = env.unchecked_into();
     let ctx = worker::Context::new(ctx.unchecked_into());
-    let rid = crate::api::time::new_id("req_").unwrap_or_else(|_| "req_unknown".into());
+    let rid = request_id.map_or_else(
+        || crate::api::time::new_id("req_").unwrap_or_else(|_| "req_unknown".into()),
+        str::to_string,
+    );
     let ended = Ended {
         status: ended.0,
         started_ms,
@@ -132,7 +151,10 @@ impl FastPath {
             (now_ms / 1000.0) as i64,
         ) {
             Ok(Entry::Proxy(head)) => head,
-            Ok(Entry::Api { .. }) => return SLOW.into(),
+            Ok(Entry::Api { path, query }) => {
+                return proxy_plan(&iso, method, url, &path, &query, headers, &log, now_ms)
+                    .unwrap_or_else(|| SLOW.into())
+            }
             Err(e) => return error_plan(&iso, None, None, &e, method, url),
         };
         let Some(cached) = resolver::cached(&iso, &head.host, now_ms.max(0.0) as u64) else {
@@ -187,7 +209,7 @@ impl FastPath {
                 } else if let Some(edits) = after.static_response_edits() {
                     (0, edits)
                 } else {
-                    (park(after), Vec::new())
+                    (park(Waiting::Route(after)), Vec::new())
                 };
                 let _ = write!(
                     out,
@@ -213,16 +235,19 @@ impl FastPath {
         env: JsValue,
         ctx: JsValue,
     ) -> String {
-        let Some((after, started_ms)) = unpark(id) else {
+        let Some((waiting, started_ms)) = unpark(id) else {
             return String::new();
         };
-        audit(
-            &after,
-            started_ms,
-            (status, declared_length(headers)),
-            env,
-            ctx,
-        );
+        let ended = (status, declared_length(headers));
+        let after = match waiting {
+            Waiting::Route(after) => after,
+            Waiting::Proxy(facts, rid) => {
+                // Its response edits came with the plan; only the audit is left.
+                audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
+                return String::new();
+            }
+        };
+        audit(after.call_audit(), None, started_ms, ended, env, ctx);
         let base = JsHeaders(headers);
         let mut log = EditLog::new(&base, cookies);
         after.on_response(status, &mut log);
@@ -247,7 +272,11 @@ impl FastPath {
         env: JsValue,
         ctx: JsValue,
     ) -> String {
-        let handler = crate::chain::HandlerKind::Http.as_str();
+        let parked = unpark(id);
+        let handler = match &parked {
+            Some((Waiting::Proxy(..), _)) => "proxy",
+            _ => crate::chain::HandlerKind::Http.as_str(),
+        };
         let err = if timeout {
             ProxyError::HandlerTimeout { handler }
         } else {
@@ -257,10 +286,15 @@ impl FastPath {
             }
         };
         log_error(&err, method, url);
-        let res = match unpark(id) {
-            Some((after, started_ms)) => {
-                audit(&after, started_ms, (err.status(), None), env, ctx);
+        let ended = (err.status(), None);
+        let res = match parked {
+            Some((Waiting::Route(after), started_ms)) => {
+                audit(after.call_audit(), None, started_ms, ended, env, ctx);
                 after.on_error(&err)
+            }
+            Some((Waiting::Proxy(facts, rid), started_ms)) => {
+                audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
+                err.to_response()
             }
             None => err.to_response(),
         };
@@ -287,6 +321,44 @@ impl FastPath {
         let ctx = worker::Context::new(ctx.unchecked_into());
         resolver::schedule(&iso, &env, &ctx, f);
     }
+}
+
+/// The `F` plan of a warm proxy endpoint call (see `fast_proxy`), or `None`.
+#[allow(clippy::too_many_arguments)]
+fn proxy_plan(
+    iso: &Rc<Isolate>,
+    method: &str,
+    url: &str,
+    path: &str,
+    query: &str,
+    headers: &web_sys::Headers,
+    log: &EditLog<'_>,
+    now_ms: f64,
+) -> Option<String> {
+    let names: Vec<String> = headers
+        .keys()
+        .into_iter()
+        .filter_map(|k| k.ok().and_then(|k| k.as_string()))
+        .collect();
+    let host = crate::url::authority_host(crate::url::authority_of(url)).to_ascii_lowercase();
+    let get = |n: &str| crate::message::HeaderAccess::get(log, n);
+    let p = fast_proxy::plan(iso, method, &host, path, query, &names, &get, now_ms)?;
+    let mut out = String::with_capacity(256);
+    let dbg = iso.debug_headers.then_some((None, &**iso));
+    preamble(&mut out, 'F', None, dbg);
+    let id = park(Waiting::Proxy(Box::new(p.audit), p.request_id));
+    let _ = write!(
+        out,
+        "{id}\n{}\n{}\n{}\n{}\n{}",
+        p.host,
+        p.host,
+        p.timeout_ms,
+        p.url,
+        p.request_edits.len()
+    );
+    EditLog::write_edits(&p.request_edits, &mut out);
+    EditLog::write_edits(&p.response_edits, &mut out);
+    Some(out)
 }
 
 fn error_plan(

@@ -10,6 +10,7 @@ mod doh;
 mod env;
 mod execute;
 mod fast;
+mod fast_proxy;
 mod grants;
 mod headers;
 mod isolate;

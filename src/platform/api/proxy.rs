@@ -8,7 +8,8 @@
 use super::call::Call;
 use crate::api::Problem;
 use crate::body_limit::check_declared;
-use crate::connection_proxy::{forwardable_request_header, strip_response_headers, target};
+use crate::chain::cookies::confine_domains;
+use crate::connection_proxy::{dropped_request_headers, strip_response_headers, target};
 use crate::error::ProxyError;
 use crate::grant::{Grant, GrantRefusal, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
@@ -173,26 +174,21 @@ async fn forward(
     let out = web_sys::Headers::new()
         .map_err(|_| Problem::internal().caused_by("cannot create headers"))?;
     let inbound = c.req.headers();
-    // Names the caller's `Connection` lists are hop-by-hop too (RFC 9110 §7.6.1).
-    let listed: Vec<String> = inbound
-        .get("connection")
-        .ok()
-        .flatten()
-        .map(|v| {
-            v.split(',')
-                .map(|n| n.trim().to_ascii_lowercase())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut names: Vec<String> = Vec::new();
+    let mut pairs: Vec<(String, String)> = Vec::new();
     for entry in inbound.entries() {
         let Ok(pair) = entry else { continue };
         let pair = js_sys::Array::from(&pair);
-        let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-            continue;
-        };
-        if forwardable_request_header(&k) && !listed.contains(&k.to_ascii_lowercase()) {
-            let _ = out.append(&k, &v);
+        if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            names.push(k.clone());
+            pairs.push((k, v));
+        }
+    }
+    let connection = inbound.get("connection").ok().flatten();
+    let dropped = dropped_request_headers(names.iter().map(String::as_str), connection.as_deref());
+    for (k, v) in &pairs {
+        if !dropped.contains(&k.to_ascii_lowercase()) {
+            let _ = out.append(k, v);
         }
     }
     if let Some((name, value)) = &injection.header {
@@ -255,5 +251,11 @@ async fn forward(
     })?;
     let headers = res.headers();
     strip_response_headers(&mut JsHeaders(&headers), &spec.strip_response_headers);
+    // A third party's cookies stay on the API host (as a route's stay on its tenant's).
+    let url = c.req.url();
+    let api_host = crate::url::authority_host(crate::url::authority_of(&url)).to_ascii_lowercase();
+    if headers.has("set-cookie").unwrap_or(false) {
+        confine_domains(&mut JsHeaders(&headers), &api_host, &api_host);
+    }
     Ok(res)
 }
