@@ -103,10 +103,12 @@ async function forward(p, request, env, ctx) {
     // A static response phase: its edits came with the plan.
     res = new Response(res.body, res);
     mutable = true;
+    // A proxy endpoint call brings its edits and is parked for its audit and the
+    // headers the upstream's Connection names (read before the edits drop it).
+    const more = id !== 0 ? FastPath.respond(id, res.status, res.headers, false, env, ctx) : "";
     applyEdits(res.headers, p, requestEditsEnd);
+    if (more) applyEdits(res.headers, more.split("\n"), 1);
     if (res.headers.has("set-cookie")) FastPath.confine(host, domain, res.headers);
-    // A proxy endpoint call brings its edits and is parked only for its audit.
-    if (id !== 0) FastPath.respond(id, res.status, res.headers, false, env, ctx);
   } else if (id !== 0) {
     const edits = FastPath.respond(id, res.status, res.headers, res.headers.has("set-cookie"), env, ctx);
     if (edits) {

@@ -242,9 +242,15 @@ impl FastPath {
         let after = match waiting {
             Waiting::Route(after) => after,
             Waiting::Proxy(facts, rid) => {
-                // Its response edits came with the plan; only the audit is left.
+                // Its static edits came with the plan; what is left: the audit, and
+                // the headers the upstream's own `Connection` names.
                 audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
-                return String::new();
+                let base = JsHeaders(headers);
+                let mut log = EditLog::new(&base, false);
+                crate::upstream::strip_hop_by_hop(&mut log, false);
+                let mut out = String::new();
+                log.write_to(&mut out);
+                return out;
             }
         };
         audit(after.call_audit(), None, started_ms, ended, env, ctx);

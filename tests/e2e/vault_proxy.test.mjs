@@ -1006,6 +1006,60 @@ describe("vault proxy", () => {
       assert.equal(elsewhere.requests.length, 0);
     });
 
+    test("the proxy endpoint on both executors: warm calls take the lean JS entry and send, strip, confine and audit like the workers-rs path", async () => {
+      const q = await setup(apiKeyAuth("query", "key"), { tid: s.tid, connector: { strip_response_headers: ["set-cookie", "x-internal"] } });
+      const seen = {};
+      for (const w of [null, SLOWPATH]) {
+        const label = w ?? "default";
+        const paths = [];
+        const answers = [];
+        for (let i = 0; i < 4; i++) {
+          const m = marker();
+          up.on(`par-${m}`, { headers: { "x-internal": "topology", "x-hop-resp": "1", connection: "x-hop-resp", "x-kept": "yes" }, body: "ok" });
+          const res = await v.proxy(q.tid, q.conn.id, `par-${m}?key=mine&a=1`, {
+            worker: w ?? undefined,
+            headers: { cookie: "sid=1", "x-forwarded-host": "evil.example", connection: "x-drop", "x-drop": "1", "x-pass": "yes" },
+          });
+          paths.push(res.headers.get("x-portico-path"));
+          const got = up.last(m);
+          answers.push({
+            status: res.status,
+            body: await res.text(),
+            internal: res.headers.get("x-internal"),
+            hop: res.headers.get("x-hop-resp"),
+            kept: res.headers.get("x-kept"),
+            rid: /^req_|./.test(res.headers.get("x-request-id") ?? ""),
+            url: got.url.replace(m, "M"),
+            cookie: got.headers.cookie ?? null,
+            xfh: got.headers["x-forwarded-host"] ?? null,
+            drop: got.headers["x-drop"] ?? null,
+            pass: got.headers["x-pass"] ?? null,
+          });
+        }
+        if (w) assert.ok(!paths.includes("fast"), `${label}: never the fast path (${paths})`);
+        else assert.ok(paths.includes("fast"), `warm proxy calls took the fast path (${paths})`);
+        // Every call of a worker answers alike, and both workers answer alike.
+        for (const a of answers) assert.deepEqual(a, answers[0], `${label}: ${JSON.stringify(answers)}`);
+        seen[label] = answers[0];
+      }
+      assert.deepEqual(seen.default, seen[SLOWPATH]);
+      assert.equal(seen.default.status, 200);
+      assert.equal(seen.default.internal, null);
+      assert.equal(seen.default.kept, "yes");
+      assert.equal(seen.default.cookie, null);
+      assert.equal(seen.default.xfh, null);
+      assert.equal(seen.default.drop, null, "a header the caller's Connection names is not forwarded");
+      assert.equal(seen.default.pass, "yes");
+      assert.ok(seen.default.url.endsWith(`?a=1&key=${q.secret}`), seen.default.url);
+      // Eight calls, eight audit rows, whichever executor served them.
+      const rows = await eventually(async () => {
+        const r = await v.api("GET", `/tenants/${q.tid}/audit?kind=proxy&connection_id=${q.conn.id}&limit=50`, { token: q.token });
+        return (r.data?.items?.length ?? 0) >= 8 ? r.data.items : null;
+      });
+      assert.equal(rows?.length, 8);
+      assert.ok(rows.every((r) => r.status === 200 && r.path.startsWith("/par-") && !JSON.stringify(r).includes(q.secret)));
+    });
+
     test("a route's connection disconnected, rotated or re-policied after warm (fast-path) use takes effect at once", async () => {
       const c = await setup(apiKeyAuth(), { tid: s.tid });
       const r = await route(s.tid, "/warmroute/*", [jwtHandler(), creds(c.conn.id), httpTo()]);
