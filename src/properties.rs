@@ -280,5 +280,17 @@ proptest! {
         let _ = Credential::from_plaintext(&Secret::new(raw.clone().into_bytes()));
         let _ = parse_audit_query(&query);
         let _ = KeyRing::parse(&raw);
+        let _ = crate::oauth::token_set::TokenSet::parse(raw.as_bytes(), u64::MAX);
+        let _ = crate::oauth::token_set::classify(599, raw.as_bytes());
+        prop_assert!(!crate::oauth::pkce::valid_verifier(&raw) || raw.len() >= 43);
+    }
+
+    #[test]
+    fn prop_token_sets_are_total(body in json_value(), now in any::<u64>()) {
+        if let Ok(t) = crate::oauth::token_set::TokenSet::parse(body.to_string().as_bytes(), now) {
+            prop_assert_eq!(crate::oauth::token_set::TokenSet::from_stored(&t.to_json()), Some(t.clone()));
+            let _ = t.needs_refresh(now);
+        }
+        let _ = crate::oauth::token_set::TokenSet::from_stored(&body);
     }
 }
