@@ -293,4 +293,13 @@ proptest! {
         }
         let _ = crate::oauth::token_set::TokenSet::from_stored(&body);
     }
+
+    #[test]
+    fn prop_oauth_callbacks_and_return_to_are_total(query in tricky_text(32), url in tricky_text(32)) {
+        let _ = crate::oauth::authorize::parse_callback(&query);
+        let allowed = vec!["https://app.example".to_string()];
+        if crate::oauth::authorize::return_to_allowed(&url, &allowed) {
+            prop_assert!(url.to_ascii_lowercase().starts_with("https://app.example"));
+        }
+    }
 }

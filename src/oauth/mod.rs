@@ -2,6 +2,7 @@
 //! responses. The platform layer sends the requests; the `remote` host source uses
 //! them today and the credential vault will too.
 
+pub mod authorize;
 pub mod pkce;
 pub mod token;
 pub mod token_set;
