@@ -6,6 +6,7 @@
 use crate::connection::policy::{Policy, PolicyCall, PolicyDenied};
 use crate::connection::ConnectionState;
 use crate::connector::ConnectorSpec;
+use crate::error::ProxyError;
 use crate::vault::inject::{injection, InjectError, Injection};
 use crate::vault::Credential;
 use std::rc::Rc;
@@ -73,6 +74,21 @@ pub enum GrantRefusal {
     /// The stored credential does not fit the connector's auth.
     #[error("credential unusable: {0}")]
     Inject(#[from] InjectError),
+}
+
+impl From<GrantRefusal> for ProxyError {
+    /// How a refusal answers (§5): 409 `connection_not_ready`, 403 `policy_denied`,
+    /// otherwise 502 `credentials_failed`; nothing is sent in any case.
+    fn from(r: GrantRefusal) -> Self {
+        match r {
+            GrantRefusal::NotReady(state) => Self::ConnectionNotReady(state),
+            GrantRefusal::Policy(p) => Self::PolicyDenied(p.to_string()),
+            GrantRefusal::HostNotAllowed | GrantRefusal::Inject(_) => Self::HandlerFailed {
+                handler: "credentials",
+                detail: r.to_string(),
+            },
+        }
+    }
 }
 
 impl Grant {

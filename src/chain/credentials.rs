@@ -9,7 +9,7 @@ use super::jwt::Jwt;
 use crate::config::diag::Diagnostics;
 use crate::config::fields::Fields;
 use crate::error::ProxyError;
-use crate::grant::{GrantRefusal, Use};
+use crate::grant::Use;
 use crate::message::HeaderAccess;
 use crate::request::{
     CallAudit, CredentialFailure, CredentialUse, Flow, Need, NeedError, RequestCx, RequestState,
@@ -120,22 +120,37 @@ impl Credentials {
         }
     }
 
-    /// The connection this request names (`None`: it names none, or not a valid one).
-    fn connection_id(&self, cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Option<String> {
+    /// The verified claims of the `jwt` handler before this one, if it has any.
+    fn caller(
+        &self,
+        cx: &RequestCx<'_>,
+        inbound: &dyn HeaderAccess,
+    ) -> Option<std::rc::Rc<crate::auth::VerifiedClaims>> {
+        self.jwt.as_ref()?.check(cx, inbound).ok()
+    }
+
+    /// The connection this request names (`None`: it names none, or not a valid
+    /// one), given the caller's verified claims.
+    fn connection_id(
+        &self,
+        inbound: &dyn HeaderAccess,
+        caller: Option<&crate::auth::VerifiedClaims>,
+    ) -> Option<String> {
         let id = match &self.source {
             ConnectionSource::Literal(id) => Some(id.clone()),
             ConnectionSource::Header(name) => inbound.get(name),
-            ConnectionSource::Claim(name) => {
-                let claims = self.jwt.as_ref()?.check(cx, inbound).ok()?;
-                claims.header_value(name)
-            }
+            ConnectionSource::Claim(name) => caller?.header_value(name),
         }?;
         valid_connection_id(&id).then_some(id)
     }
 
     /// The connection to open before the chain runs.
     pub fn need(&self, cx: &RequestCx<'_>, inbound: &dyn HeaderAccess) -> Option<Need> {
-        self.connection_id(cx, inbound)
+        let caller = match &self.source {
+            ConnectionSource::Claim(_) => self.caller(cx, inbound),
+            ConnectionSource::Literal(_) | ConnectionSource::Header(_) => None,
+        };
+        self.connection_id(inbound, caller.as_deref())
             .map(|connection_id| Need::Credential { connection_id })
     }
 
@@ -147,7 +162,9 @@ impl Credentials {
         state: &mut RequestState,
         headers: &mut dyn HeaderAccess,
     ) -> Flow {
-        let Some(id) = self.connection_id(cx, headers) else {
+        // Verified once: the claims name the connection and meet the policy.
+        let caller = self.caller(cx, headers);
+        let Some(id) = self.connection_id(headers, caller.as_deref()) else {
             return Flow::Fail(failed("the request names no valid connection"));
         };
         let grant = match cx.pre.grant(&id) {
@@ -155,7 +172,6 @@ impl Credentials {
             Some(Err(e)) => return Flow::Fail(need_failed(e)),
             None => return Flow::Fail(failed(NeedError::Missing.to_string())),
         };
-        let caller = self.jwt.as_ref().and_then(|j| j.check(cx, headers).ok());
         let claim = |name: &str| {
             caller
                 .as_ref()
@@ -208,7 +224,7 @@ impl Credentials {
                 subject: used.subject.as_deref(),
                 scopes: used.scopes.as_deref(),
             })
-            .map_err(refused)?;
+            .map_err(ProxyError::from)?;
         if let Some((name, value)) = &injection.header {
             headers.set(name, value.as_str());
         }
@@ -258,14 +274,6 @@ fn need_failed(e: &NeedError) -> ProxyError {
     match e {
         NeedError::Credential(CredentialFailure::VaultUnavailable) => ProxyError::VaultUnavailable,
         other => failed(other.to_string()),
-    }
-}
-
-fn refused(r: GrantRefusal) -> ProxyError {
-    match r {
-        GrantRefusal::NotReady(state) => ProxyError::ConnectionNotReady(state),
-        GrantRefusal::Policy(p) => ProxyError::PolicyDenied(p.to_string()),
-        GrantRefusal::HostNotAllowed | GrantRefusal::Inject(_) => failed(r.to_string()),
     }
 }
 

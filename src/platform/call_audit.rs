@@ -132,14 +132,3 @@ async fn flush(env: &Env) {
         );
     }
 }
-
-/// A request id for data-plane calls (`cf-ray` when present).
-pub(crate) fn data_plane_request_id(headers: &web_sys::Headers) -> String {
-    headers
-        .get("cf-ray")
-        .ok()
-        .flatten()
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .or_else(|| crate::api::time::new_id("req_").ok())
-        .unwrap_or_else(|| "req_unknown".into())
-}

@@ -2,8 +2,8 @@
 //! plan, send the call, run the response phase. Everything it decides comes from
 //! `crate::proxy`; this file only does the I/O and builds JS responses.
 
-use super::call_audit::{data_plane_request_id, declared_length, record, Ended};
-use super::headers::JsHeaders;
+use super::call_audit::{declared_length, record, Ended};
+use super::headers::{request_id, JsHeaders};
 use super::isolate::Isolate;
 use super::needs;
 use super::resolver::{resolve, Tier};
@@ -68,13 +68,7 @@ pub(crate) async fn proxy(
                         .ok()
                         .and_then(|r| declared_length(&r.headers())),
                 };
-                record(
-                    env,
-                    ctx,
-                    audit.clone(),
-                    ended,
-                    data_plane_request_id(&in_headers),
-                );
+                record(env, ctx, audit.clone(), ended, request_id(&in_headers));
             }
             let res = match sent {
                 Ok(r) => r,

@@ -18,7 +18,7 @@
 use super::call_audit::{declared_length, record, Ended};
 use super::execute::log_error;
 use super::fast_proxy;
-use super::headers::JsHeaders;
+use super::headers::{request_id, JsHeaders};
 use super::isolate::Isolate;
 use super::needs;
 use super::resolver::{self, FollowUp, Tier};
@@ -348,7 +348,8 @@ fn proxy_plan(
         .collect();
     let host = crate::url::authority_host(crate::url::authority_of(url)).to_ascii_lowercase();
     let get = |n: &str| crate::message::HeaderAccess::get(log, n);
-    let p = fast_proxy::plan(iso, method, &host, path, query, &names, &get, now_ms)?;
+    let rid = request_id(headers);
+    let p = fast_proxy::plan(iso, method, &host, path, query, &names, &get, rid, now_ms)?;
     let mut out = String::with_capacity(256);
     let dbg = iso.debug_headers.then_some((None, &**iso));
     preamble(&mut out, 'F', None, dbg);

@@ -8,7 +8,6 @@
 
 use super::isolate::Isolate;
 use crate::api::authz::authorize;
-use crate::api::time::new_id;
 use crate::api::{route, Op};
 use crate::connection_proxy::{dropped_request_headers, target};
 use crate::grant::Use;
@@ -36,7 +35,8 @@ pub(crate) struct ProxyPlan {
 }
 
 /// Plans `method path?query` on a control-plane host, or `None` for the workers-rs
-/// path. `names` are the inbound header names; `get` reads one inbound header.
+/// path. `names` are the inbound header names; `get` reads one inbound header;
+/// `request_id` is the one the workers-rs path would give the request.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn plan(
     iso: &Isolate,
@@ -46,6 +46,7 @@ pub(crate) fn plan(
     query: &str,
     names: &[String],
     get: &dyn Fn(&str) -> Option<String>,
+    request_id: String,
     now_ms: f64,
 ) -> Option<ProxyPlan> {
     if iso.api.refusal.is_some() || iso.api.jwks_url.is_some() || iso.vault.ring().is_none() {
@@ -110,7 +111,6 @@ pub(crate) fn plan(
         .chain(HOP_BY_HOP)
         .map(|n| Edit::Remove(n.to_string()))
         .collect();
-    let request_id = new_id("req_").ok()?;
     response_edits.push(Edit::Set("x-request-id".into(), request_id.clone()));
     let audit = CallAudit {
         tenant_id: tid.to_string(),

@@ -41,3 +41,15 @@ impl HeaderAccess for JsHeaders<'_> {
         let _ = self.0.delete(name);
     }
 }
+
+/// The request id of an inbound request: its `cf-ray` when sane, else a new one
+/// (management API responses, audit rows).
+pub(crate) fn request_id(headers: &web_sys::Headers) -> String {
+    headers
+        .get("cf-ray")
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .or_else(|| crate::api::time::new_id("req_").ok())
+        .unwrap_or_else(|| "req_unknown".into())
+}

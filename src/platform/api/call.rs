@@ -13,6 +13,7 @@ use crate::platform::body::{discard, read_capped, ReadError};
 use crate::platform::isolate::Isolate;
 use crate::platform::resolver::purge;
 use crate::platform::store::{AuditCx, Store, StoreError};
+use crate::platform::vault::VaultFailure;
 use serde_json::Value;
 use std::rc::Rc;
 use worker::Env;
@@ -48,6 +49,15 @@ impl From<StoreError> for Problem {
             StoreError::Conflict(column) => Problem::conflict(&column, "is already in use"),
             StoreError::Randomness(_) => Problem::internal().caused_by(e),
             StoreError::Unavailable(_) => Problem::unavailable().caused_by(e),
+        }
+    }
+}
+
+impl From<VaultFailure> for Problem {
+    fn from(e: VaultFailure) -> Self {
+        match e {
+            VaultFailure::Unavailable(_) => Problem::vault_unavailable(),
+            other => Problem::internal().caused_by(other),
         }
     }
 }

@@ -13,19 +13,12 @@ use crate::message::SimpleResponse;
 use crate::platform::store::{
     ConnectionChange, ConnectionRow, GuardedWrite, IndexChange, NewConnection, Store, VaultIndex,
 };
-use crate::platform::vault::{Record, Stored, Vault, VaultFailure};
+use crate::platform::vault::{Record, Stored, Vault};
 use crate::vault::RecordKind;
 use serde_json::Value;
 
 /// Default `PORTICO_MAX_CONNECTIONS_PER_TENANT`.
 const DEFAULT_MAX_CONNECTIONS: u64 = 100;
-
-fn vault_problem(e: VaultFailure) -> Problem {
-    match e {
-        VaultFailure::Unavailable(_) => Problem::vault_unavailable(),
-        other => Problem::internal().caused_by(other),
-    }
-}
 
 fn record<'a>(tid: &'a str, id: &'a str) -> Record<'a> {
     Record {
@@ -49,8 +42,8 @@ fn index<'a>(tid: &'a str, id: &'a str, stored: &'a Stored) -> IndexChange<'a> {
 async fn delete_secret(c: &Call<'_>, store: &Store, id: &str) -> Result<(), Problem> {
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), id);
     if let Some(object) = store.vault_object(&key).await? {
-        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
-        vault.delete(&object).await.map_err(vault_problem)?;
+        let vault = Vault::open(&c.iso.vault, c.env).map_err(Problem::from)?;
+        vault.delete(&object).await.map_err(Problem::from)?;
     }
     Ok(())
 }
@@ -132,7 +125,7 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         AuthSpec::OAuth2(_) => ConnectionState::Pending,
         AuthSpec::ApiKey { .. } | AuthSpec::Basic | AuthSpec::None => ConnectionState::Ready,
     };
-    let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+    let vault = Vault::open(&c.iso.vault, c.env).map_err(Problem::from)?;
     let secret_set = new.credentials.is_some();
     let stored = match new.credentials {
         Some(supplied) => {
@@ -144,7 +137,7 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
                 vault
                     .put(record(c.tid(), &id), &plain)
                     .await
-                    .map_err(vault_problem)?,
+                    .map_err(Problem::from)?,
             )
         }
         None => None,
@@ -208,7 +201,7 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
     if let Some(supplied) = patch.credentials {
         let spec = spec_of(store, &row.connector_id, row.version()).await?;
         check_credentials(Some(&supplied), &spec.auth).map_err(Problem::validation)?;
-        let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+        let vault = Vault::open(&c.iso.vault, c.env).map_err(Problem::from)?;
         let plain = supplied
             .into_credential()
             .to_plaintext()
@@ -217,7 +210,7 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             vault
                 .put(record(c.tid(), &row.id), &plain)
                 .await
-                .map_err(vault_problem)?,
+                .map_err(Problem::from)?,
         );
         state = Some(ConnectionState::Ready.as_str());
     }

@@ -16,7 +16,7 @@ use crate::platform::store::{
     client_secret_record_id, connector_json, ConnectorRow, IndexChange, Store, VaultIndex,
     VersionDbRow, VersionWriteRow,
 };
-use crate::platform::vault::{Record, Stored, Vault, VaultFailure};
+use crate::platform::vault::{Record, Stored, Vault};
 use crate::vault::{RecordKind, Secret};
 use serde_json::{json, Value};
 
@@ -64,13 +64,6 @@ fn url_rules(c: &Call<'_>, owned_by_tenant: bool) -> UrlRules {
     UrlRules {
         allow_loopback_http: c.iso.api.dev_mode,
         tenant: owned_by_tenant.then(|| c.iso.route_policy.tenant.clone()),
-    }
-}
-
-fn vault_problem(e: VaultFailure) -> Problem {
-    match e {
-        VaultFailure::Unavailable(_) => Problem::vault_unavailable(),
-        other => Problem::internal().caused_by(other),
     }
 }
 
@@ -157,13 +150,13 @@ async fn store_secret<'a>(
         let key = RecordKind::ConnectorClientSecret.storage_key(tenant, record_id);
         return Ok((IndexChange::Remove(key), false, None));
     };
-    let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+    let vault = Vault::open(&c.iso.vault, c.env).map_err(Problem::from)?;
     let record = Record {
         tenant,
         kind: RecordKind::ConnectorClientSecret,
         id: record_id,
     };
-    let stored = vault.put(record, &plain).await.map_err(vault_problem)?;
+    let stored = vault.put(record, &plain).await.map_err(Problem::from)?;
     Ok((IndexChange::Unchanged, true, Some(stored)))
 }
 
@@ -283,7 +276,7 @@ async fn write_version(
     // anew for the new version's record.
     let carried = match (&w.client_secret, patch, base.client_secret_set > 0.0) {
         (SecretField::Unchanged, None, true) => {
-            let vault = Vault::open(&c.iso.vault, c.env).map_err(vault_problem)?;
+            let vault = Vault::open(&c.iso.vault, c.env).map_err(Problem::from)?;
             let from = client_secret_record_id(&row.id, base.number());
             let record = Record {
                 tenant: &tenant,
@@ -291,7 +284,7 @@ async fn write_version(
                 id: &from,
             };
             match store.vault_object(&record.key()).await? {
-                Some(object) => vault.get(record, &object).await.map_err(vault_problem)?,
+                Some(object) => vault.get(record, &object).await.map_err(Problem::from)?,
                 None => None,
             }
         }

@@ -14,11 +14,11 @@ mod routes;
 mod tenants;
 mod vault;
 
+use super::headers::request_id;
 use super::isolate::Isolate;
 use super::jwks::keys_for;
 use super::store::Store;
 use crate::api::authz::authorize;
-use crate::api::time::new_id;
 use crate::api::{openapi, route, Op, OpMatchError, Problem};
 use crate::auth::{token_kid, verify, AuthError, KeySet, VerifiedClaims};
 use crate::message::{HeaderList, SimpleResponse};
@@ -26,16 +26,6 @@ use crate::platform::execute::to_js_response;
 use call::{Call, Caller};
 use std::rc::Rc;
 use worker::{Context, Env};
-
-fn request_id(req: &web_sys::Request) -> String {
-    req.headers()
-        .get("cf-ray")
-        .ok()
-        .flatten()
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .or_else(|| new_id("req_").ok())
-        .unwrap_or_else(|| "req_unknown".into())
-}
 
 /// What an operation answers: a response Portico made, or (the proxy) one
 /// streamed from upstream.
@@ -53,7 +43,7 @@ pub(crate) async fn handle(
     sub_path: &str,
     query: &str,
 ) -> worker::Result<web_sys::Response> {
-    let rid = request_id(req);
+    let rid = request_id(&req.headers());
     let head = req.method() == "HEAD";
     let res = match serve(iso, env, ctx, req, sub_path, query, &rid).await {
         Ok(Answer::Simple(r)) => r,

@@ -11,7 +11,7 @@ use crate::body_limit::check_declared;
 use crate::chain::cookies::confine_domains;
 use crate::connection_proxy::{dropped_request_headers, strip_response_headers, target};
 use crate::error::ProxyError;
-use crate::grant::{Grant, GrantRefusal, Use};
+use crate::grant::{Grant, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
 use crate::platform::call_audit::{declared_length, record, Ended};
 use crate::platform::execute::{log_error, to_js_response, with_mutable_headers};
@@ -29,17 +29,6 @@ use worker::Context;
 const MAX_INJECTED_BODY: usize = 1024 * 1024;
 /// The handler name in error codes (`proxy_failed`, `proxy_timeout`).
 const HANDLER: &str = "proxy";
-
-fn refusal(r: GrantRefusal) -> ProxyError {
-    match r {
-        GrantRefusal::NotReady(state) => ProxyError::ConnectionNotReady(state),
-        GrantRefusal::Policy(p) => ProxyError::PolicyDenied(p.to_string()),
-        GrantRefusal::HostNotAllowed | GrantRefusal::Inject(_) => ProxyError::HandlerFailed {
-            handler: "credentials",
-            detail: r.to_string(),
-        },
-    }
-}
 
 /// A data-plane error as the proxy answers it (§5: plain text, code header).
 fn answer(err: &ProxyError, c: &Call<'_>) -> Result<web_sys::Response, Problem> {
@@ -168,7 +157,7 @@ async fn forward(
             subject: Some(&caller.actor),
             scopes: caller.scopes.as_deref(),
         })
-        .map_err(|r| Failure::Data(refusal(r)))?;
+        .map_err(|r| Failure::Data(r.into()))?;
     // Only what the third party should see: never the caller's own credentials,
     // proxy or forwarding headers, nor Portico's.
     let out = web_sys::Headers::new()
