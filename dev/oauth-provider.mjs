@@ -25,17 +25,26 @@
 //                       whole grant (reuse detection).
 //   POST /revoke        RFC 7009: a refresh token revokes its grant (and every access
 //                       token of it), an access token just itself; unknown tokens 200.
-//   GET  /resource      a protected resource: 200 { sub, client_id, scope } for a live
+//   ANY  /resource[/…]  a protected resource: 200 { sub, client_id, scope } for a live
 //                       Bearer access token, else 401 invalid_token (a revoked or
-//                       expired token, or one of a revoked grant).
+//                       expired token, or one of a revoked grant). A request with a
+//                       body (any size: it is hashed, not buffered) gets `bytes` and
+//                       `sha256` of it in the answer too. Every request is kept in
+//                       resourceLog.
 //   GET  /_stats        the counters below, as JSON
 //   POST /_next/token   queue a scripted answer for the next /token request (JSON body
 //   POST /_next/revoke  as for next() below): what a real server will not do on demand
+//   POST /_next/resource
 //
 // From a test:
 //   const idp = await startOAuthProvider({ clients: { app: "secret" } });
 //   idp.stats.tokenRequests            // calls to /token (tokenRequestsByGrant per grant)
 //   idp.next("token", { status: 503 }) // the next /token call answers 503
+//   idp.next("token", { grant: "refresh_token", status: 503 })  // the next refresh only
+//   idp.next("token", { grant: "refresh_token", delayMs: 800, pass: true })  // slow, then real
+//   idp.next("resource", { status: 401 }) // the next /resource call answers 401
+//   idp.tokenLog, idp.issued, idp.revokeLog, idp.resourceLog  // what was asked and issued
+//   idp.revoke(token)                  // revoke as /revoke would, without client auth
 //
 // Clients: { id: "secret" } (confidential; client_secret_basic or _post) or
 // { id: { secret?, auth?: "client_secret_basic" | "client_secret_post" | "none",
@@ -90,7 +99,9 @@ function newStats() {
  *
  * Returns { url, port, issuer, audience, jwksUrl, authorizeUrl, tokenUrl, revokeUrl,
  * resourceUrl, stats, resetStats(), options, keys, setKeys(keys), mint(claims),
- * next(endpoint, ...answers), introspect(token), close() }.
+ * next(endpoint, ...answers), clearNext(endpoint?), pending(endpoint),
+ * introspect(token), revoke(token), tokenLog, issued, revokeLog, resourceLog,
+ * clients, close() }.
  */
 export async function startOAuthProvider({
   port = 0,
@@ -108,7 +119,15 @@ export async function startOAuthProvider({
   let current = keys ?? [makeKey("RS256", "idp-1")];
   const options = { ttl, reportedTtl, codeTtl, rotateRefreshTokens, authorize: "approve" };
   let stats = newStats();
-  const scripted = { token: [], revoke: [] };
+  const scripted = { token: [], revoke: [], resource: [] };
+  /** Every /token request: { at, grantType, form, clientAuth, headers, scripted }. */
+  const tokenLog = [];
+  /** Every token set issued: { grant, access_token, refresh_token? }. */
+  const issued = [];
+  /** Every /revoke request: { at, form, headers, scripted }. */
+  const revokeLog = [];
+  /** Every /resource request: { at, method, path, query, token, headers, bytes, sha256, bodyText, status }. */
+  const resourceLog = [];
   /** code → { clientId, redirectUri, redirectUriGiven, scope, sub, challenge, exp, used, grantId } */
   const codes = new Map();
   /** grant id → { id, clientId, sub, scope, revoked, accessTokens: Set, refreshTokens: Set } */
@@ -184,6 +203,7 @@ export async function startOAuthProvider({
       grant.refreshTokens.add(rt);
       out.refresh_token = rt;
     }
+    issued.push({ grant: grant.id, access_token, ...(out.refresh_token ? { refresh_token: out.refresh_token } : {}) });
     return out;
   };
 
@@ -257,6 +277,7 @@ export async function startOAuthProvider({
     const scope = form.get("scope") ?? "";
     const access_token = mint({ sub: auth.clientId, scope, ...(form.get("audience") ? { aud: form.get("audience") } : {}) });
     accessTokens.set(access_token, { grantId: null, clientId: auth.clientId, sub: auth.clientId, scope, exp: now() + options.ttl, revoked: false });
+    issued.push({ grant: null, access_token });
     return { ok: { access_token, token_type: "Bearer", expires_in: options.reportedTtl ?? options.ttl, scope } };
   };
 
@@ -274,11 +295,26 @@ export async function startOAuthProvider({
   const oauthError = (res, status, error, description, method) =>
     send(res, status, { error, ...(description ? { error_description: description } : {}) }, status === 401 && method === "client_secret_basic" ? { "www-authenticate": 'Basic realm="oauth"' } : {});
 
-  /** Serves a queued answer ({ status, body, headers, delayMs, destroy }); true when one was queued. */
-  const playScripted = (endpoint, res) => {
-    const a = scripted[endpoint].shift();
+  /**
+   * Takes the first queued answer for `endpoint` that applies (an answer with `grant`
+   * applies only to a /token request of that grant_type); undefined when none.
+   */
+  const takeScripted = (endpoint, grantType) => {
+    const queue = scripted[endpoint];
+    const i = queue.findIndex((a) => a.grant === undefined || a.grant === grantType);
+    return i < 0 ? undefined : queue.splice(i, 1)[0];
+  };
+  /**
+   * Serves a queued answer ({ status, body, headers, delayMs, destroy }). With
+   * `pass: true` it only waits `delayMs`, then `real()` answers as the server would.
+   * True when an answer was queued.
+   */
+  const playScripted = (endpoint, res, { grantType, real } = {}) => {
+    const a = takeScripted(endpoint, grantType);
     if (!a) return false;
     const go = () => {
+      if (res.destroyed) return undefined;
+      if (a.pass) return real();
       if (a.destroy) return res.destroy();
       send(res, a.status ?? 200, a.body ?? "", a.headers ?? {});
     };
@@ -286,7 +322,7 @@ export async function startOAuthProvider({
       const t = setTimeout(go, a.delayMs);
       res.on("close", () => clearTimeout(t));
     } else go();
-    if (endpoint === "token" && (a.destroy || (a.status ?? 200) >= 400)) stats.tokenFailures += 1;
+    if (endpoint === "token" && !a.pass && (a.destroy || (a.status ?? 200) >= 400)) stats.tokenFailures += 1;
     return true;
   };
 
@@ -352,7 +388,18 @@ export async function startOAuthProvider({
     stats.tokenRequestsByGrant[grantType] = (stats.tokenRequestsByGrant[grantType] ?? 0) + 1;
     const auth = authenticate(req, form);
     stats.lastTokenRequest = { headers: req.headers, form: Object.fromEntries(form), grantType, clientAuth: auth.method };
-    if (playScripted("token", res)) return;
+    const entry = { at: Date.now(), grantType, form: Object.fromEntries(form), clientAuth: auth.method, headers: req.headers, scripted: false };
+    tokenLog.push(entry);
+    if (playScripted("token", res, { grantType, real: () => answerToken(req, res, form, auth) })) {
+      entry.scripted = true;
+      return;
+    }
+    answerToken(req, res, form, auth);
+  };
+
+  /** The real answer of /token (after any scripted delay). */
+  const answerToken = (req, res, form, auth) => {
+    const grantType = form.get("grant_type");
     const failed = (status, error, description, method) => {
       stats.tokenFailures += 1;
       oauthError(res, status, error, description, method);
@@ -369,7 +416,26 @@ export async function startOAuthProvider({
 
   const revoke = (req, res, form) => {
     stats.revocationRequests += 1;
-    if (playScripted("revoke", res)) return;
+    const entry = { at: Date.now(), form: Object.fromEntries(form), headers: req.headers, scripted: false };
+    revokeLog.push(entry);
+    if (playScripted("revoke", res, { real: () => answerRevoke(req, res, form) })) {
+      entry.scripted = true;
+      return;
+    }
+    answerRevoke(req, res, form);
+  };
+
+  /** Revokes `t` as /revoke does (a refresh token takes its grant along); false if unknown. */
+  const revokeToken = (t) => {
+    const rt = refreshTokens.get(t);
+    const at = accessTokens.get(t);
+    if (rt) revokeGrant(grants.get(rt.grantId));
+    else if (at) at.revoked = true;
+    if (rt || at) stats.revocations += 1;
+    return Boolean(rt || at);
+  };
+
+  const answerRevoke = (req, res, form) => {
     const auth = authenticate(req, form);
     if (auth.error) return oauthError(res, auth.status, auth.error, auth.description, auth.method);
     const t = form.get("token");
@@ -378,31 +444,76 @@ export async function startOAuthProvider({
     const at = accessTokens.get(t);
     const owner = rt ? grants.get(rt.grantId).clientId : at?.clientId;
     if (owner !== undefined && owner !== auth.clientId) return oauthError(res, 400, "unauthorized_client", "token was issued to another client");
-    if (rt) revokeGrant(grants.get(rt.grantId));
-    else if (at) at.revoked = true;
-    if (rt || at) stats.revocations += 1;
+    revokeToken(t);
     send(res, 200, "");
   };
 
-  const resource = (req, res) => {
+  /** `body`: { bytes, sha256, text } of what the request carried (hashed as it streamed). */
+  const resource = (req, res, url, body) => {
     stats.resourceRequests += 1;
     const m = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? "");
-    const info = m && accessTokens.has(m[1]) ? introspect(m[1]) : { active: false };
-    if (!info.active) return send(res, 401, { error: "invalid_token" }, { "www-authenticate": 'Bearer error="invalid_token"' });
-    send(res, 200, { sub: info.sub, client_id: info.client_id, scope: info.scope });
+    const entry = {
+      at: Date.now(),
+      method: req.method,
+      path: url.pathname,
+      query: url.search.slice(1),
+      token: m ? m[1] : null,
+      headers: req.headers,
+      bytes: body.bytes,
+      sha256: body.sha256,
+      bodyText: body.text,
+      status: null,
+      scripted: false,
+    };
+    resourceLog.push(entry);
+    const real = () => {
+      const info = m && accessTokens.has(m[1]) ? introspect(m[1]) : { active: false };
+      if (!info.active) {
+        entry.status = 401;
+        return send(res, 401, { error: "invalid_token" }, { "www-authenticate": 'Bearer error="invalid_token"' });
+      }
+      entry.status = 200;
+      const seen = body.bytes > 0 ? { method: req.method, bytes: body.bytes, sha256: body.sha256 } : {};
+      send(res, 200, { sub: info.sub, client_id: info.client_id, scope: info.scope, ...seen });
+    };
+    const a = scripted.resource[0];
+    if (a && !a.pass) entry.status = a.destroy ? 0 : (a.status ?? 200);
+    if (playScripted("resource", res, { real })) {
+      entry.scripted = true;
+      return;
+    }
+    real();
   };
 
   const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://oauth.local");
+    // The resource takes bodies of any size (hashed, the first 64 KiB kept as text);
+    // the OAuth endpoints refuse more than MAX_BODY.
+    const isResource = url.pathname === "/resource" || url.pathname.startsWith("/resource/");
     const chunks = [];
+    const hash = crypto.createHash("sha256");
     let size = 0;
+    let kept = 0;
     req.on("data", (c) => {
       size += c.length;
-      if (size > MAX_BODY) req.destroy();
+      if (isResource) {
+        hash.update(c);
+        if (kept < 64 * 1024) {
+          chunks.push(c);
+          kept += c.length;
+        }
+      } else if (size > MAX_BODY) req.destroy();
       else chunks.push(c);
     });
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString();
-      const url = new URL(req.url, "http://oauth.local");
+      if (isResource) {
+        try {
+          return resource(req, res, url, { bytes: size, sha256: hash.digest("hex"), text: body.slice(0, 64 * 1024) });
+        } catch (e) {
+          return send(res, 500, { error: "server_error", error_description: String(e?.message ?? e) });
+        }
+      }
       const route = `${req.method} ${url.pathname}`;
       try {
         switch (route) {
@@ -418,12 +529,11 @@ export async function startOAuthProvider({
             return token(req, res, new URLSearchParams(body));
           case "POST /revoke":
             return revoke(req, res, new URLSearchParams(body));
-          case "GET /resource":
-            return resource(req, res);
           case "GET /_stats":
             return send(res, 200, stats);
           case "POST /_next/token":
           case "POST /_next/revoke":
+          case "POST /_next/resource":
             next(url.pathname.slice("/_next/".length), JSON.parse(body || "{}"));
             return send(res, 204, "");
           default:
@@ -435,9 +545,14 @@ export async function startOAuthProvider({
     });
   });
 
-  /** Queue answers for the next calls to "token" or "revoke": { status, body, headers, delayMs, destroy }. */
+  /**
+   * Queue answers for the next calls to "token", "revoke" or "resource": { status,
+   * body (string: sent as is; else JSON), headers, delayMs, destroy (drop the
+   * connection), pass (after delayMs, answer as the server would), grant (token
+   * only: for a request of this grant_type; others pass it by) }.
+   */
   function next(endpoint, ...answers) {
-    if (!Object.hasOwn(scripted, endpoint)) throw new Error(`next(): endpoint must be "token" or "revoke", not ${endpoint}`);
+    if (!Object.hasOwn(scripted, endpoint)) throw new Error(`next(): endpoint must be "token", "revoke" or "resource", not ${endpoint}`);
     scripted[endpoint].push(...answers);
   }
 
@@ -467,7 +582,26 @@ export async function startOAuthProvider({
     },
     mint,
     next,
+    /** Forgets queued answers (of one endpoint, or all); returns how many were dropped. */
+    clearNext(endpoint) {
+      let n = 0;
+      for (const k of endpoint ? [endpoint] : Object.keys(scripted)) {
+        n += scripted[k].length;
+        scripted[k].length = 0;
+      }
+      return n;
+    },
+    /** How many answers are still queued for `endpoint`. */
+    pending(endpoint) {
+      return scripted[endpoint].length;
+    },
     introspect,
+    revoke: revokeToken,
+    tokenLog,
+    issued,
+    revokeLog,
+    resourceLog,
+    clients,
     close,
   };
 }

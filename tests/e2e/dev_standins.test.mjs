@@ -345,6 +345,64 @@ describe("dev/oauth-provider.mjs", () => {
     assert.equal(stats.tokenFailures - failures, 2);
   });
 
+  test("scripted answers for one grant only, slow pass-through answers, logs of what was asked and issued", async () => {
+    const { tokens } = await login();
+    const issuedBefore = idp.issued.length;
+    const logBefore = idp.tokenLog.length;
+    // A refresh-only answer waits while other grants go by.
+    idp.next("token", { grant: "refresh_token", status: 503, body: { error: "temporarily_unavailable" } });
+    const cc = await post("/token", { grant_type: "client_credentials" }, APP);
+    assert.equal(cc.status, 200, "a client_credentials request passes the refresh-only answer by");
+    assert.equal(idp.pending("token"), 1);
+    const r503 = await post("/token", { grant_type: "refresh_token", refresh_token: tokens.refresh_token }, APP);
+    assert.equal(r503.status, 503);
+    assert.equal(idp.pending("token"), 0);
+    // pass: wait, then the real answer.
+    idp.next("token", { grant: "refresh_token", delayMs: 200, pass: true });
+    const t0 = Date.now();
+    const slow = await post("/token", { grant_type: "refresh_token", refresh_token: tokens.refresh_token }, APP);
+    assert.ok(Date.now() - t0 >= 180, "delayed");
+    assert.equal(slow.status, 200, JSON.stringify(slow.body));
+    assert.ok(slow.body.refresh_token, "a real, rotated answer");
+    // What was asked and issued.
+    const asked = idp.tokenLog.slice(logBefore);
+    assert.deepEqual(asked.map((e) => [e.grantType, e.scripted]), [["client_credentials", false], ["refresh_token", true], ["refresh_token", true]]);
+    assert.equal(asked[2].form.refresh_token, tokens.refresh_token);
+    assert.equal(asked[2].clientAuth, "client_secret_basic");
+    const got = idp.issued.slice(issuedBefore);
+    assert.deepEqual(got.map((i) => i.access_token), [cc.body.access_token, slow.body.access_token]);
+    assert.equal(got[1].refresh_token, slow.body.refresh_token);
+    assert.equal(idp.clearNext(), 0);
+  });
+
+  test("the resource: any method, bodies hashed (over 1 MiB too), scripted answers, revoke() in process, a log", async () => {
+    const { tokens } = await login({ sub: "res-user" });
+    const n0 = idp.resourceLog.length;
+    const body = crypto.randomBytes(1024 * 1024 + 17);
+    const res = await fetch(`${idp.resourceUrl}/m1?q=1`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` }, body });
+    assert.equal(res.status, 200);
+    const doc = await res.json();
+    assert.equal(doc.sub, "res-user");
+    assert.equal(doc.bytes, body.length);
+    assert.equal(doc.sha256, crypto.createHash("sha256").update(body).digest("hex"));
+    idp.next("resource", { status: 401, body: { error: "invalid_token" } });
+    assert.equal((await resource(tokens.access_token)).status, 401, "scripted 401 for a live token");
+    assert.equal((await resource(tokens.access_token)).status, 200, "queue drained");
+    assert.equal(idp.revoke(tokens.access_token), true);
+    assert.equal(idp.revoke("never-issued"), false);
+    assert.equal((await resource(tokens.access_token)).status, 401, "revoked in process");
+    const log = idp.resourceLog.slice(n0);
+    assert.deepEqual(log.map((e) => [e.method, e.status, e.scripted]), [["POST", 200, false], ["GET", 401, true], ["GET", 200, false], ["GET", 401, false]]);
+    assert.equal(log[0].path, "/resource/m1");
+    assert.equal(log[0].query, "q=1");
+    assert.equal(log[0].token, tokens.access_token);
+    assert.equal(log[0].bytes, body.length);
+    assert.equal(log[0].bodyText.length > 0, true);
+    // The OAuth endpoints still refuse more than 1 MiB.
+    const big = await fetch(idp.tokenUrl, { method: "POST", headers: APP, body: Buffer.alloc(1024 * 1024 + 1, 97) }).then(() => "answered", () => "dropped");
+    assert.equal(big, "dropped");
+  });
+
   test("the CLI serves on the given port until SIGTERM", async () => {
     const child = spawn(process.execPath, [join(ROOT, "dev/oauth-provider.mjs"), "--port", "0", "--clients", "cli:cli-secret"], { stdio: ["ignore", "pipe", "inherit"] });
     try {
