@@ -158,6 +158,7 @@ mod tests {
             pkce,
             client_auth: ClientAuth::ClientSecretBasic,
             client_id: "portico app".into(),
+            return_origins: Vec::new(),
         }
     }
 
