@@ -21,7 +21,10 @@ impl fmt::Debug for FormRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FormRequest")
             .field("body", &"<redacted>")
-            .field("authorization", &self.authorization.as_ref().map(|_| "<redacted>"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -154,7 +157,10 @@ mod tests {
             "grant_type=authorization_code&code=the%2Bcode&redirect_uri=https%3A%2F%2Fcp.example%2Fapi%2Fv1%2Foauth%2Fcallback&code_verifier=verifier-1"
         );
         // RFC 6749 §2.3.1: form-encoded, then base64 ("my+app:s3cr%26t").
-        assert_eq!(r.authorization.as_deref(), Some("Basic bXkrYXBwOnMzY3IlMjZ0"));
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some("Basic bXkrYXBwOnMzY3IlMjZ0")
+        );
         assert!(!r.body.contains("s3cr"));
     }
 
@@ -167,10 +173,21 @@ mod tests {
         );
         assert_eq!(r.authorization, None);
         let r = refresh(&spec(ClientAuth::None), None, "rt-1").expect("built");
-        assert_eq!(r.body, "grant_type=refresh_token&refresh_token=rt-1&client_id=my+app");
-        let r = revoke(&spec(ClientAuth::None), Some("ignored"), "rt", "refresh_token")
-            .expect("built");
-        assert_eq!(r.body, "token=rt&token_type_hint=refresh_token&client_id=my+app");
+        assert_eq!(
+            r.body,
+            "grant_type=refresh_token&refresh_token=rt-1&client_id=my+app"
+        );
+        let r = revoke(
+            &spec(ClientAuth::None),
+            Some("ignored"),
+            "rt",
+            "refresh_token",
+        )
+        .expect("built");
+        assert_eq!(
+            r.body,
+            "token=rt&token_type_hint=refresh_token&client_id=my+app"
+        );
     }
 
     #[test]
@@ -181,9 +198,16 @@ mod tests {
                 Err(ExchangeError::NoClientSecret)
             );
         }
-        let r = refresh(&spec(ClientAuth::ClientSecretBasic), Some("sec"), "rt-secret")
-            .expect("built");
+        let r = refresh(
+            &spec(ClientAuth::ClientSecretBasic),
+            Some("sec"),
+            "rt-secret",
+        )
+        .expect("built");
         let shown = format!("{r:?}");
-        assert!(!shown.contains("rt-secret") && !shown.contains("Basic "), "{shown}");
+        assert!(
+            !shown.contains("rt-secret") && !shown.contains("Basic "),
+            "{shown}"
+        );
     }
 }

@@ -248,7 +248,10 @@ mod tests {
         assert_eq!(m.decide(Some(&t), Ask::Usable, edge), Decision::Refresh);
         assert_eq!(m.decide(None, Ask::Usable, NOW), Decision::NoTokens);
         // No expiry: used until a 401.
-        assert_eq!(m.decide(Some(&set(None, true)), Ask::Usable, NOW + 10_000_000), Decision::Serve);
+        assert_eq!(
+            m.decide(Some(&set(None, true)), Ask::Usable, NOW + 10_000_000),
+            Decision::Serve
+        );
     }
 
     #[test]
@@ -256,9 +259,18 @@ mod tests {
         let t = set(Some(30_000), true);
         assert_eq!(refresh_at_ms(&t, NOW), Some(NOW + 15_000));
         let m = meta();
-        assert_eq!(m.decide(Some(&t), Ask::Usable, NOW + 14_999), Decision::Serve);
-        assert_eq!(m.decide(Some(&t), Ask::Usable, NOW + 15_000), Decision::Refresh);
-        assert_eq!(refresh_at_ms(&set(Some(3_600_000), true), NOW), Some(NOW + 3_540_000));
+        assert_eq!(
+            m.decide(Some(&t), Ask::Usable, NOW + 14_999),
+            Decision::Serve
+        );
+        assert_eq!(
+            m.decide(Some(&t), Ask::Usable, NOW + 15_000),
+            Decision::Refresh
+        );
+        assert_eq!(
+            refresh_at_ms(&set(Some(3_600_000), true), NOW),
+            Some(NOW + 3_540_000)
+        );
     }
 
     #[test]
@@ -266,7 +278,10 @@ mod tests {
         let t = set(Some(3_600_000), true);
         let m = meta();
         let current = token_hash("at-1");
-        assert_eq!(m.decide(Some(&t), Ask::Replace(&current), NOW), Decision::Refresh);
+        assert_eq!(
+            m.decide(Some(&t), Ask::Replace(&current), NOW),
+            Decision::Refresh
+        );
         // Someone refreshed meanwhile: the newer token is handed out.
         let old = token_hash("at-0");
         assert_eq!(m.decide(Some(&t), Ask::Replace(&old), NOW), Decision::Serve);
@@ -278,8 +293,14 @@ mod tests {
     fn without_a_refresh_token_the_token_serves_until_it_expires() {
         let t = set(Some(30_000), false);
         let m = meta();
-        assert_eq!(m.decide(Some(&t), Ask::Usable, NOW + 20_000), Decision::Serve);
-        assert_eq!(m.decide(Some(&t), Ask::Usable, NOW + 30_000), Decision::NeedsReauth);
+        assert_eq!(
+            m.decide(Some(&t), Ask::Usable, NOW + 20_000),
+            Decision::Serve
+        );
+        assert_eq!(
+            m.decide(Some(&t), Ask::Usable, NOW + 30_000),
+            Decision::NeedsReauth
+        );
         assert_eq!(
             m.decide(Some(&t), Ask::Replace(&token_hash("at-1")), NOW),
             Decision::NeedsReauth
@@ -291,19 +312,35 @@ mod tests {
     fn permanent_failures_mark_reauth_transient_ones_cool_down() {
         let t = set(Some(10_000), true);
         let mut m = meta();
-        m.failed(&RefreshFailure::Transient(Transient::Status(503)), false, NOW);
+        m.failed(
+            &RefreshFailure::Transient(Transient::Status(503)),
+            false,
+            NOW,
+        );
         assert_eq!(m.cooldown_until_ms, 0, "a retry follows: no cooldown yet");
         m.failed(&RefreshFailure::Transient(Transient::Timeout), true, NOW);
         assert_eq!(
             m.decide(Some(&t), Ask::Usable, NOW + 6_000),
-            Decision::CoolingDown { until_ms: NOW + COOLDOWN_MS }
+            Decision::CoolingDown {
+                until_ms: NOW + COOLDOWN_MS
+            }
         );
         // A token that is still fresh is served during a cooldown.
-        assert_eq!(m.decide(Some(&t), Ask::Usable, NOW + 1_000), Decision::Serve);
-        assert_eq!(m.decide(Some(&t), Ask::Usable, NOW + COOLDOWN_MS), Decision::Refresh);
+        assert_eq!(
+            m.decide(Some(&t), Ask::Usable, NOW + 1_000),
+            Decision::Serve
+        );
+        assert_eq!(
+            m.decide(Some(&t), Ask::Usable, NOW + COOLDOWN_MS),
+            Decision::Refresh
+        );
         assert_eq!(m.refresh_failures, 2);
         assert_eq!(m.last_error.as_deref(), Some("timeout"));
-        m.failed(&RefreshFailure::Permanent(Permanent::InvalidGrant), true, NOW);
+        m.failed(
+            &RefreshFailure::Permanent(Permanent::InvalidGrant),
+            true,
+            NOW,
+        );
         assert_eq!(m.decide(Some(&t), Ask::Usable, NOW), Decision::NeedsReauth);
         assert_eq!(m.reauth.as_deref(), Some("invalid_grant"));
         // A new authorisation clears it.
@@ -316,7 +353,10 @@ mod tests {
     #[test]
     fn the_alarm_fires_ahead_of_expiry() {
         let long = set(Some(3_600_000), true);
-        assert_eq!(alarm_at_ms(&long, NOW), Some(NOW + 3_600_000 - ALARM_AHEAD_MS));
+        assert_eq!(
+            alarm_at_ms(&long, NOW),
+            Some(NOW + 3_600_000 - ALARM_AHEAD_MS)
+        );
         let short = set(Some(120_000), true);
         assert_eq!(alarm_at_ms(&short, NOW), refresh_at_ms(&short, NOW));
         let m = meta();

@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(p.row_key().len(), 64);
         // The row key depends on the random part only.
         let other = compose(&[1; 32], &[9; 32], &binding());
-        assert_eq!(StateParts::split(&other).map(|p| p.row_key()), Some(p.row_key()));
+        assert_eq!(
+            StateParts::split(&other).map(|p| p.row_key()),
+            Some(p.row_key())
+        );
     }
 
     #[test]
@@ -136,16 +139,32 @@ mod tests {
         let s = compose(&[1; 32], &KEY, &binding());
         let p = StateParts::split(&s).expect("shape");
         for b in [
-            StateBinding { tenant: "globex", ..binding() },
-            StateBinding { connection: "conn_2", ..binding() },
-            StateBinding { sub: "mallory", ..binding() },
-            StateBinding { expires_at_ms: 2_000, ..binding() },
+            StateBinding {
+                tenant: "globex",
+                ..binding()
+            },
+            StateBinding {
+                connection: "conn_2",
+                ..binding()
+            },
+            StateBinding {
+                sub: "mallory",
+                ..binding()
+            },
+            StateBinding {
+                expires_at_ms: 2_000,
+                ..binding()
+            },
         ] {
             assert!(!p.verify(&KEY, &b), "{b:?}");
         }
         assert!(!p.verify(&[8; 32], &binding()));
         // Fields cannot be shifted into each other.
-        let shifted = StateBinding { tenant: "acmeconn_1", connection: "", ..binding() };
+        let shifted = StateBinding {
+            tenant: "acmeconn_1",
+            connection: "",
+            ..binding()
+        };
         assert!(!p.verify(&KEY, &shifted));
     }
 

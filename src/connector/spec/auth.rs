@@ -159,8 +159,10 @@ fn read_oauth2(
     let mut return_origins: Vec<String> = Vec::new();
     for (path, raw) in f.string_list("return_origins", diags).unwrap_or_default() {
         match endpoint_url(raw, rules, false) {
-            Ok(u) if u.starts_with("http") && !u.trim_end_matches('/').contains(['?', '#'])
-                && u.trim_end_matches('/').matches('/').count() == 2 =>
+            Ok(u)
+                if u.starts_with("http")
+                    && !u.trim_end_matches('/').contains(['?', '#'])
+                    && u.trim_end_matches('/').matches('/').count() == 2 =>
             {
                 let origin = u.trim_end_matches('/').to_string();
                 if !return_origins.contains(&origin) {
