@@ -103,9 +103,9 @@ async function forward(p, request, env, ctx) {
   } finally {
     clearTimeout(timer);
   }
-  if (res.status === 401 && id !== 0) {
-    // An OAuth2 proxy call: the workers-rs path refreshes once and replays (the
-    // request has no body, so it can be sent again).
+  if (res.status === 401 && id !== 0 && request.body === null) {
+    // A call with an OAuth2 token (proxy endpoint or `credentials` route): the
+    // workers-rs path refreshes once and replays (no body, so it can be sent again).
     const hash = FastPath.unauthorized(id);
     if (hash) {
       res.body?.cancel();

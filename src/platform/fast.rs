@@ -263,20 +263,25 @@ impl FastPath {
         out
     }
 
-    /// An upstream 401 to plan `id`: for an OAuth2 proxy call, the hash of the
-    /// token it sent (the plan is dropped unaudited: the workers-rs path takes the
-    /// call over, replaces the token once and audits it); empty otherwise (the
-    /// plan stays for `respond`).
+    /// An upstream 401 to plan `id`: for a call that carried an OAuth2 access
+    /// token (the proxy endpoint, or a route's `credentials`), the hash of that
+    /// token — the plan is dropped unaudited: the workers-rs path takes the call
+    /// over, replaces the token once and audits it. Empty otherwise (the plan stays
+    /// for `respond`).
     pub fn unauthorized(id: u32) -> String {
         PENDING.with(|p| {
             let mut p = p.borrow_mut();
-            let oauth = matches!(p.get(id), Some((Waiting::Proxy(_, _, Some(_)), _)));
-            if !oauth {
-                return String::new();
-            }
-            match p.take(id) {
-                Some((Waiting::Proxy(_, _, Some(hash)), _)) => hash,
-                _ => String::new(),
+            let hash = match p.get(id) {
+                Some((Waiting::Proxy(_, _, Some(hash)), _)) => Some(hash.clone()),
+                Some((Waiting::Route(after), _)) => route_oauth_token(after),
+                _ => None,
+            };
+            match hash {
+                Some(h) => {
+                    p.take(id);
+                    h
+                }
+                None => String::new(),
             }
         })
     }
@@ -346,6 +351,22 @@ impl FastPath {
         let ctx = worker::Context::new(ctx.unchecked_into());
         resolver::schedule(&iso, &env, &ctx, f);
     }
+}
+
+/// The hash of the OAuth2 access token a route's `credentials` put into its call
+/// (the isolate's copy of the connection, which the plan used).
+fn route_oauth_token(after: &After) -> Option<String> {
+    let used = after.credential_use()?;
+    let tenant = &after.call_audit()?.tenant_id;
+    let iso = Isolate::existing()?;
+    let grant = iso
+        .grants
+        .now(tenant, &used.connection_id, js_sys::Date::now())?
+        .ok()?;
+    if !matches!(grant.spec.auth, crate::connector::AuthSpec::OAuth2(_)) {
+        return None;
+    }
+    grant.token_hash()
 }
 
 /// The `F` plan of a warm proxy endpoint call (see `fast_proxy`), or `None`.

@@ -10,7 +10,7 @@
 //! tenant and connection (`protocol` below).
 
 use super::env::var;
-use super::outbound::{call, OutboundError, Reply};
+use super::outbound::{call_capped, OutboundError, Reply};
 use super::store::{
     client_secret_record_id, AuditCx, GuardedWrite, IndexChange, OAuthConnectionRow, Store,
     VaultIndex,
@@ -37,6 +37,8 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Sche
 pub(crate) const BINDING: &str = "CONNECTION_TOKENS";
 /// Default `PORTICO_OAUTH_TIMEOUT_MS`.
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Largest provider answer read (token responses are a few KiB).
+const MAX_PROVIDER_ANSWER: usize = 64 * 1024;
 /// Storage keys.
 const META: &str = "meta";
 const TOKENS: &str = "tokens";
@@ -512,6 +514,7 @@ impl Inner {
                     attempt += 1;
                 }
                 (RefreshFailure::Transient(_), None) => {
+                    self.audit(&meta, "connection.refresh_failed").await;
                     self.set_alarm(Some(meta.cooldown_until_ms)).await;
                     return Outcome::CoolingDown {
                         until_ms: meta.cooldown_until_ms,
@@ -572,6 +575,25 @@ impl Inner {
             return;
         }
         self.update_meta(|m| m.next_alarm_ms = at_ms).await;
+    }
+
+    /// An audit row for an OAuth event of this connection (best effort).
+    async fn audit(&self, meta: &KeeperMeta, action: &'static str) {
+        let Ok(store) = Store::open(&self.env) else {
+            return;
+        };
+        let at = iso8601(now_ms());
+        let a = AuditCx {
+            actor: "token-keeper",
+            request_id: "",
+            at: &at,
+        };
+        if let Err(e) = store
+            .oauth_event(&meta.tenant, &meta.connection, action, &a)
+            .await
+        {
+            worker::console_error!("portico: token keeper audit row not written: {e}");
+        }
     }
 
     /// A permanent failure: the connection is `needs_reauth` (tokens kept).
@@ -732,7 +754,7 @@ pub(crate) async fn post_form(
     if let Some(a) = &form.authorization {
         headers.push(("authorization", a.as_str()));
     }
-    call(
+    call_capped(
         env,
         None,
         Method::Post,
@@ -740,6 +762,7 @@ pub(crate) async fn post_form(
         &headers,
         Some(form.body.clone()),
         timeout_ms,
+        MAX_PROVIDER_ANSWER,
     )
     .await
 }

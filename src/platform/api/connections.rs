@@ -325,7 +325,21 @@ pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResp
 
 /// Deletes every vault record of a tenant being deleted (its connections go with
 /// the tenant row; their secrets must not outlive it).
-pub(super) async fn purge_tenant_secrets(c: &Call<'_>, store: &Store, tid: &str) {
+/// `oauth_ids`: its OAuth2 connections (read before the delete), whose tokens live
+/// in their keepers: revoked and forgotten first.
+pub(super) async fn purge_tenant_secrets(
+    c: &Call<'_>,
+    store: &Store,
+    tid: &str,
+    oauth_ids: &[String],
+) {
+    for id in oauth_ids {
+        if let Err(e) = crate::platform::keeper_client::revoke(c.env, tid, id).await {
+            worker::console_error!(
+                "portico: tokens of {id} of deleted tenant {tid} not forgotten: {e}"
+            );
+        }
+    }
     let Ok(records) = store.vault_records_of(tid).await else {
         return;
     };

@@ -417,7 +417,12 @@ async fn audit_refusal(c: &Call<'_>, store: &Store, row: &StateRow) {
         at: &at,
     };
     if let Err(e) = store
-        .oauth_refused(&row.tenant_id, &row.connection_id, &a)
+        .oauth_event(
+            &row.tenant_id,
+            &row.connection_id,
+            "connection.oauth_refused",
+            &a,
+        )
         .await
     {
         worker::console_error!("portico: oauth refusal not audited: {e}");

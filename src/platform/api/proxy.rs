@@ -15,7 +15,7 @@ use crate::error::ProxyError;
 use crate::grant::{Grant, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
 use crate::platform::call_audit::{declared_length, record, Ended};
-use crate::platform::execute::{log_error, to_js_response, with_mutable_headers};
+use crate::platform::execute::{handed_over_401, log_error, to_js_response, with_mutable_headers};
 use crate::platform::grants;
 use crate::platform::headers::JsHeaders;
 use crate::platform::upstream::fetch_with_body;
@@ -328,16 +328,6 @@ async fn forward(
         res = send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?;
     }
     finish_response(c, spec, res)
-}
-
-/// The hash of the token an upstream refused, when the fast path handed this
-/// request over after a 401 (a property of the request object: no client can set it).
-fn handed_over_401(req: &web_sys::Request) -> Option<String> {
-    let key = js_sys::Symbol::for_("portico.replace_token");
-    js_sys::Reflect::get(req, &key)
-        .ok()
-        .and_then(|v| v.as_string())
-        .filter(|h| !h.is_empty())
 }
 
 /// The response as the caller gets it: headers stripped per the connector,

@@ -213,17 +213,19 @@ impl Store {
         .await
     }
 
-    /// Records a refused callback against its connection.
-    pub(crate) async fn oauth_refused(
+    /// Records an OAuth event of a connection (`connection.oauth_refused`,
+    /// `connection.token_refreshed`, `connection.refresh_failed`) in the audit log.
+    pub(crate) async fn oauth_event(
         &self,
         tid: &str,
         id: &str,
+        action: &'static str,
         a: &AuditCx<'_>,
     ) -> Result<(), StoreError> {
         self.write_with_audit(
             a,
             Vec::new(),
-            AuditEvent::new(tid, "connection.oauth_refused", "connection", id),
+            AuditEvent::new(tid, action, "connection", id),
         )
         .await?;
         Ok(())
@@ -314,5 +316,22 @@ impl Store {
             .into_iter()
             .map(|r| format!("https://{}", r.domain))
             .collect())
+    }
+
+    /// The ids of a tenant's OAuth2 connections (their token keepers hold secrets).
+    pub(crate) async fn oauth_connection_ids(&self, tid: &str) -> Result<Vec<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT c.id FROM connections c JOIN connector_versions v \
+                 ON v.connector_id = c.connector_id AND v.version = c.connector_version \
+                 WHERE c.tenant_id = ?1 AND json_extract(v.spec_json, '$.auth.type') = 'oauth2'",
+                &[s(tid)],
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 }
