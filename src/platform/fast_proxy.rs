@@ -71,6 +71,11 @@ pub(crate) fn plan(
     let cid = m.param("cid");
     authorize(m.spec, &claims, Some(tid), &iso.api.cp_tenant_id).ok()?;
     let grant = iso.grants.now(tid, cid, now_ms)?.ok()?;
+    // OAuth2 calls may need their keeper (a due token, a 401 to replay): the
+    // workers-rs path serves them.
+    if matches!(grant.spec.auth, crate::connector::AuthSpec::OAuth2(_)) {
+        return None;
+    }
     let t = target(
         &grant.spec.base_url,
         m.param("path"),
