@@ -84,8 +84,8 @@
 //   sent), status, error, error_detail, issued: { access_token, refresh_token, scope,
 //   expires_in } | null, byTest }. `sub` and `grantId` come from the server's record of the
 //   presented code or refresh token (looked up before oidc-provider handles the request).
-// revocationLog: { seq, client_id, client_auth, token, token_type_hint, kind (of the token
-//   presented, from the server's records), sub, grantId, status, byTest }.
+// revocationLog: { seq, client_id, client_auth, form, basic, token, token_type_hint, kind
+//   (of the token presented, from the server's records), sub, grantId, status, byTest }.
 // resourceLog: { seq, method, path, token, status, sub, client_id, error }.
 //
 // Default clients (when `clients` is not given): portico-basic / portico-post with a
@@ -443,6 +443,8 @@ export async function startOidcProvider({
       at: Date.now(),
       client_id: basic?.id ?? first(form.client_id),
       client_auth: clientAuthOf(basic, form),
+      form,
+      basic,
       token: value,
       token_type_hint: first(form.token_type_hint),
       kind: rec?.kind ?? null,

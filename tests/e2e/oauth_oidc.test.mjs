@@ -321,17 +321,20 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
     });
 
     for (const n of [8, 32]) {
-      test(`${n} concurrent proxied calls on an expired token: exactly one refresh_token request, no invalid_grant, every call 200`, async () => {
+      test(`${n} concurrent proxied calls on an expired token: exactly one refresh_token request, no invalid_grant, every call 200`, async (t) => {
         const s = await connect({ ttl: 2 });
         const at1 = lastIssued(s.sub, "AccessToken");
+        const tokens0 = await tokensOf(s.tid, s.connId);
         // Hold the refresh at the server (whoever sends it: a caller or the object's
         // alarm) until the token is dead and the burst is in flight.
         const hold = op.hold({ grant_type: "refresh_token", sub: s.sub });
         try {
           await sleepUntil(op.record(at1).payload.exp * 1000 + 100);
           assert.equal(op.isLive(at1), false, "the access token has expired at the server");
+          const heldBefore = hold.waiting;
           const calls = Array.from({ length: n }, (_, i) => proxy(s, `burst${n}/${i}`));
           assert.ok(await hold.arrived(1), "a refresh reached the server");
+          t.diagnostic(`the held refresh was sent by ${heldBefore ? "the token keeper's alarm, before the burst" : "a caller of the burst"}`);
           await sleep(300); // let the burst reach the token keeper while the refresh is in flight
           hold.release();
           const results = await Promise.all(calls);
@@ -349,7 +352,10 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
         const used = resourceCalls(s.sub);
         assert.equal(used.length, n, "each call reached the API once (no 401 and replay)");
         assert.ok(used.every((e) => e.token === at2 && e.status === 200), "every call carried the refreshed token");
-        assert.equal((await tokensOf(s.tid, s.connId)).refreshes, 1);
+        const tokens1 = await tokensOf(s.tid, s.connId);
+        assert.equal(tokens1.refreshes, 1);
+        t.diagnostic(`token_requests ${tokens0.token_requests} → ${tokens1.token_requests}`);
+        assert.ok(tokens1.token_requests > tokens0.token_requests, "the burst on an expired token asked the token keeper");
       });
     }
 
@@ -409,7 +415,7 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
       assert.equal(porticoTokenRequests(s.sub, "refresh_token").length, 2);
     });
 
-    test("reuse detection: a refresh token used elsewhere first → Portico's refresh is refused (invalid_grant, grant revoked) → needs_reauth, 409; _initiate with the connection_id reconnects it", async () => {
+    test("reuse detection: a refresh token used elsewhere first → Portico's refresh is refused (invalid_grant, grant revoked) → needs_reauth, 409; _initiate with the connection_id reconnects it", async (ctx) => {
       const s = await connect();
       const at1 = lastIssued(s.sub, "AccessToken");
       const rt1 = lastIssued(s.sub, "RefreshToken");
@@ -422,6 +428,7 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
       const first = await proxy(s, "after-theft");
       const firstText = await first.text();
       assert.ok([401, 409].includes(first.status), `the call that found the refresh refused: ${first.status} ${first.headers.get("x-portico-error")} ${firstText.slice(0, 200)}`);
+      ctx.diagnostic(`the call whose refresh was refused got ${first.status} ${first.headers.get("x-portico-error") ?? "(the upstream's 401)"}`);
       const mine = porticoTokenRequests(s.sub, "refresh_token");
       assert.equal(mine.length, 1, "invalid_grant is permanent: no retry");
       assert.equal(mine[0].presented, rt1);
@@ -538,7 +545,7 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
   // ---- callback refusals with a real provider's redirects -----------------------------
 
   describe("callback refusals", () => {
-    test("consent denied: the provider's error=access_denied → 400 oauth_provider_error, nothing exchanged, still pending; the same callback again → oauth_state_replayed", async () => {
+    test("consent denied: the provider's error=access_denied → 400 oauth_provider_error, nothing exchanged, still pending; the state is consumed (the same state with a code → oauth_state_replayed)", async () => {
       const tid = await v.createTenant(uniq("toi"));
       const sub = uniq("acct");
       const r = await initiate(tid, { connector_id: await connectorFor("portico-basic") });
@@ -546,7 +553,16 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
       const location = await op.authorize(r.data.authorize_url, { sub, consent: false });
       assert.equal(new URL(location).searchParams.get("error"), "access_denied");
       await expectCode(await call.fetch(location), 400, "oauth_provider_error", "denied");
-      await expectCode(await call.fetch(location), 400, "oauth_state_replayed", "replayed");
+      // The provider's error is checked before the state (the table's order), so the
+      // same error callback again is oauth_provider_error again; the state itself is
+      // used up: with a code instead of the error it is a replay, and nothing is sent.
+      await expectCode(await call.fetch(location), 400, "oauth_provider_error", "denied again");
+      const withCode = new URL(location);
+      for (const k of ["error", "error_description"]) withCode.searchParams.delete(k);
+      withCode.searchParams.set("code", scan.addSecret(`forged-${crypto.randomBytes(12).toString("hex")}`, "forged code"));
+      const before0 = op.tokenLog.length;
+      await expectCode(await call.fetch(withCode.href), 400, "oauth_state_replayed", "the consumed state with a code");
+      assert.equal(op.tokenLog.length, before0, "nothing sent to the token endpoint");
       assert.equal(porticoTokenRequests(sub).length, 0);
       assert.equal((await getConn(tid, r.data.connection.id)).state, "pending");
     });
