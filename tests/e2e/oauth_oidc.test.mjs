@@ -470,6 +470,7 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
       assert.equal(r.status, 200, show(r));
       assert.equal(r.data.state, "disconnected");
       assert.equal(r.data.revocation, "revoked");
+      assert.equal(r.data.secret_set, false, "no token kept");
       const revs = op.revocationLog.filter((e) => !e.byTest && e.sub === s.sub);
       assert.equal(revs.length, 1, "one revocation request");
       assert.equal(revs[0].token, rt, "the refresh token is revoked (it takes the grant with it)");
