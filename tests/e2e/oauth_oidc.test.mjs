@@ -466,6 +466,16 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
       await proxyJson(s, "before");
       const at = lastIssued(s.sub, "AccessToken");
       const rt = lastIssued(s.sub, "RefreshToken");
+      // The access-token replica in KV (oauth.md names the kind connection-secret,
+      // vault.md connection-tokens: either counts).
+      const replicaKeys = async () => {
+        const names = [];
+        for (const kind of ["connection-secret", "connection-tokens"]) {
+          names.push(...(await kv.list({ prefix: `v1/${s.tid}/${kind}/${s.connId}/` })).keys.map((k) => k.name));
+        }
+        return names;
+      };
+      assert.equal((await replicaKeys()).length, 1, "one access-token replica while connected");
       const r = await v.api("POST", `/tenants/${s.tid}/connections/${s.connId}/_disconnect`, { token: tenantToken(s.tid) });
       assert.equal(r.status, 200, show(r));
       assert.equal(r.data.state, "disconnected");
@@ -491,13 +501,7 @@ describe("oauth2 connections with a real OAuth server (oidc-provider)", () => {
       const t = await tokensOf(s.tid, s.connId);
       assert.equal(t.has_access_token, false);
       assert.equal(t.has_refresh_token, false);
-      const left = await eventually(async () => {
-        const names = [];
-        for (const kind of ["connection-secret", "connection-tokens"]) {
-          names.push(...(await kv.list({ prefix: `v1/${s.tid}/${kind}/${s.connId}/` })).keys.map((k) => k.name));
-        }
-        return names.length === 0 ? true : null;
-      });
+      const left = await eventually(async () => ((await replicaKeys()).length === 0 ? true : null));
       assert.equal(left, true, "no access-token replica left in KV");
     });
   });
