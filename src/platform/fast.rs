@@ -42,8 +42,9 @@ const MAX_PENDING: usize = 4096;
 enum Waiting {
     /// A route's response phase.
     Route(Box<After>),
-    /// A proxy endpoint call's audit facts and request id.
-    Proxy(Box<CallAudit>, String),
+    /// A proxy endpoint call's audit facts, request id and, for OAuth2, the hash
+    /// of the access token it sent.
+    Proxy(Box<CallAudit>, String, Option<String>),
 }
 
 thread_local! {
@@ -241,7 +242,7 @@ impl FastPath {
         let ended = (status, declared_length(headers));
         let after = match waiting {
             Waiting::Route(after) => after,
-            Waiting::Proxy(facts, rid) => {
+            Waiting::Proxy(facts, rid, _) => {
                 // Its static edits came with the plan; what is left: the audit, and
                 // the headers the upstream's own `Connection` names.
                 audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
@@ -260,6 +261,24 @@ impl FastPath {
         let mut out = String::new();
         log.write_to(&mut out);
         out
+    }
+
+    /// An upstream 401 to plan `id`: for an OAuth2 proxy call, the hash of the
+    /// token it sent (the plan is dropped unaudited: the workers-rs path takes the
+    /// call over, replaces the token once and audits it); empty otherwise (the
+    /// plan stays for `respond`).
+    pub fn unauthorized(id: u32) -> String {
+        PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            let oauth = matches!(p.get(id), Some((Waiting::Proxy(_, _, Some(_)), _)));
+            if !oauth {
+                return String::new();
+            }
+            match p.take(id) {
+                Some((Waiting::Proxy(_, _, Some(hash)), _)) => hash,
+                _ => String::new(),
+            }
+        })
     }
 
     /// Cookie confinement alone, for responses no middleware edits.
@@ -298,7 +317,7 @@ impl FastPath {
                 audit(after.call_audit(), None, started_ms, ended, env, ctx);
                 after.on_error(&err)
             }
-            Some((Waiting::Proxy(facts, rid), started_ms)) => {
+            Some((Waiting::Proxy(facts, rid, _), started_ms)) => {
                 audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
                 err.to_response()
             }
@@ -353,7 +372,11 @@ fn proxy_plan(
     let mut out = String::with_capacity(256);
     let dbg = iso.debug_headers.then_some((None, &**iso));
     preamble(&mut out, 'F', None, dbg);
-    let id = park(Waiting::Proxy(Box::new(p.audit), p.request_id));
+    let id = park(Waiting::Proxy(
+        Box::new(p.audit),
+        p.request_id,
+        p.oauth_token,
+    ));
     let _ = write!(
         out,
         "{id}\n{}\n{}\n{}\n{}\n{}",

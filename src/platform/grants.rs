@@ -117,10 +117,15 @@ pub(crate) async fn open_for_call(
     renew(cache, env, &grant, None).await
 }
 
-/// After the upstream refused `grant`'s access token (401): the keeper's
-/// replacement (one refresh for any number of callers that saw the same token).
-pub(crate) async fn replace_token(cache: &GrantCache, env: &Env, grant: &Grant) -> Opened {
-    renew(cache, env, grant, grant.token_hash()).await
+/// After the upstream refused the access token hashed `refused` (401): the
+/// keeper's replacement (one refresh for any number of callers that saw it).
+pub(crate) async fn replace_token(
+    cache: &GrantCache,
+    env: &Env,
+    grant: &Grant,
+    refused: String,
+) -> Opened {
+    renew(cache, env, grant, Some(refused)).await
 }
 
 async fn renew(cache: &GrantCache, env: &Env, grant: &Grant, replace: Option<String>) -> Opened {

@@ -10,7 +10,7 @@ use crate::api::Problem;
 use crate::body_limit::check_declared;
 use crate::chain::cookies::confine_domains;
 use crate::connection_proxy::{dropped_request_headers, strip_response_headers, target};
-use crate::connector::AuthSpec;
+use crate::connector::{AuthSpec, ConnectorSpec};
 use crate::error::ProxyError;
 use crate::grant::{Grant, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
@@ -297,10 +297,8 @@ async fn forward(
     let out = forwarded_headers(c)?;
     let oauth = matches!(spec.auth, AuthSpec::OAuth2(_));
     let body = out_body(c, &injection, oauth, &out).await?;
-    let mut res = send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?;
-    if oauth && res.status() == 401 && body.replayable() {
-        discard(res.body());
-        let renewed = grants::replace_token(&c.iso.grants, c.env, grant)
+    let renew = |refused: String| async move {
+        let renewed = grants::replace_token(&c.iso.grants, c.env, grant, refused)
             .await
             .map_err(|f| {
                 Failure::Data(f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
@@ -308,11 +306,47 @@ async fn forward(
                     detail: f.to_string(),
                 }))
             })?;
-        let injection = renewed
+        renewed
             .authorize(&call_use)
-            .map_err(|r| Failure::Data(r.into()))?;
+            .map_err(|r| Failure::Data(r.into()))
+    };
+    // The fast path already saw the upstream refuse a token: replace it first,
+    // then send once (that was the replay).
+    if let Some(refused) = handed_over_401(c.req).filter(|_| oauth) {
+        let injection = renew(refused).await?;
+        return finish_response(
+            c,
+            spec,
+            send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?,
+        );
+    }
+    let mut res = send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?;
+    if oauth && res.status() == 401 && body.replayable() {
+        discard(res.body());
+        let refused = grant.token_hash().unwrap_or_default();
+        let injection = renew(refused).await?;
         res = send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?;
     }
+    finish_response(c, spec, res)
+}
+
+/// The hash of the token an upstream refused, when the fast path handed this
+/// request over after a 401 (a property of the request object: no client can set it).
+fn handed_over_401(req: &web_sys::Request) -> Option<String> {
+    let key = js_sys::Symbol::for_("portico.replace_token");
+    js_sys::Reflect::get(req, &key)
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// The response as the caller gets it: headers stripped per the connector,
+/// cookies confined to the API host.
+fn finish_response(
+    c: &Call<'_>,
+    spec: &ConnectorSpec,
+    res: web_sys::Response,
+) -> Result<web_sys::Response, Failure> {
     // Redirects come back as they are (`redirect: manual`): never followed with
     // the credential attached.
     let res = with_mutable_headers(res).map_err(|_| {
