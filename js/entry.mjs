@@ -22,6 +22,11 @@ function crashed(e) {
   }
 }
 
+// Set on a request the fast path hands over after an upstream 401 to an OAuth2
+// call: the hash of the token the upstream refused (a property, so no client can
+// send it).
+const REPLACE_TOKEN = Symbol.for("portico.replace_token");
+
 function slow(request, env, ctx) {
   return new Portico(ctx, env).fetch(request);
 }
@@ -97,6 +102,16 @@ async function forward(p, request, env, ctx) {
     return failed;
   } finally {
     clearTimeout(timer);
+  }
+  if (res.status === 401 && id !== 0 && request.body === null) {
+    // A call with an OAuth2 token (proxy endpoint or `credentials` route): the
+    // workers-rs path refreshes once and replays (no body, so it can be sent again).
+    const hash = FastPath.unauthorized(id);
+    if (hash) {
+      res.body?.cancel();
+      request[REPLACE_TOKEN] = hash;
+      return slow(request, env, ctx);
+    }
   }
   let mutable = false;
   if (requestEditsEnd < p.length) {

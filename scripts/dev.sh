@@ -26,10 +26,15 @@ DOH_PID=$!
 echo "== OAuth provider stand-in on http://127.0.0.1:9002 (client portico-dev / portico-dev-secret)"
 node dev/oauth-provider.mjs --port 9002 &
 OAUTH_PID=$!
+echo "== oidc-provider (a real OAuth server, dev/oidc-provider.mjs) on http://127.0.0.1:9003; dev/seed-oauth.mjs seeds connector \"Demo OAuth\""
+node dev/oidc-provider.mjs --port 9003 &
+OIDC_PID=$!
+node dev/seed-oauth.mjs --wait 300 &
+SEED_OAUTH_PID=$!
 echo "== vault demo: dev/seed-vault.mjs seeds connector \"Demo API\" and an acme connection once the API answers"
 node dev/seed-vault.mjs --wait 300 &
 SEED_PID=$!
-trap 'kill $ORIGIN_PID $DOH_PID $OAUTH_PID $SEED_PID 2>/dev/null || true' EXIT INT TERM
+trap 'kill $ORIGIN_PID $DOH_PID $OAUTH_PID $OIDC_PID $SEED_PID $SEED_OAUTH_PID 2>/dev/null || true' EXIT INT TERM
 
 cat <<'MSG'
 == Portico on http://127.0.0.1:8787 — try:

@@ -59,6 +59,13 @@ pub enum ProxyError {
     /// The connection cannot be used in its current state.
     #[error("connection not ready: {0}")]
     ConnectionNotReady(&'static str),
+    /// An OAuth2 connection's token cannot be refreshed now (transient provider
+    /// failures; the keeper is cooling down).
+    #[error("token unavailable for {retry_after_s} s")]
+    TokenUnavailable {
+        /// Seconds until the keeper tries the provider again.
+        retry_after_s: u32,
+    },
     /// A handler's upstream did not answer in time.
     #[error("{handler} timed out")]
     HandlerTimeout {
@@ -86,7 +93,7 @@ impl ProxyError {
             Self::ConnectionNotReady(_) => 409,
             Self::RateLimited { .. } => 429,
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => 502,
-            Self::ConfigInvalid | Self::VaultUnavailable => 503,
+            Self::ConfigInvalid | Self::VaultUnavailable | Self::TokenUnavailable { .. } => 503,
             Self::ResolveTimeout | Self::HandlerTimeout { .. } => 504,
             Self::HandlerMisconfigured { .. } => 500,
         }
@@ -101,6 +108,7 @@ impl ProxyError {
             Self::VaultUnavailable => Some("vault_unavailable".into()),
             Self::PolicyDenied(_) => Some("policy_denied".into()),
             Self::ConnectionNotReady(_) => Some("connection_not_ready".into()),
+            Self::TokenUnavailable { .. } => Some("token_unavailable".into()),
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) => Some("data_plane_error".into()),
             Self::ResolveTimeout => Some("resolve_host_timeout".into()),
             Self::ConfigInvalid => Some("config_invalid".into()),
@@ -123,6 +131,9 @@ impl ProxyError {
             Self::VaultUnavailable => "Service unavailable: credential vault unavailable",
             Self::PolicyDenied(_) => "Forbidden by the connection policy",
             Self::ConnectionNotReady(_) => "Connection not ready",
+            Self::TokenUnavailable { .. } => {
+                "Service unavailable: the provider cannot refresh this connection's token now"
+            }
             Self::ResolveFailed(_) | Self::HostConfigInvalid(_) | Self::HandlerFailed { .. } => {
                 "Bad gateway"
             }
@@ -144,7 +155,8 @@ impl ProxyError {
             res.headers.set(ERROR_HEADER, &code);
         }
         res.headers.set("cache-control", "no-store");
-        if let Self::RateLimited { retry_after_s } = self {
+        if let Self::RateLimited { retry_after_s } | Self::TokenUnavailable { retry_after_s } = self
+        {
             res.headers.set("retry-after", &retry_after_s.to_string());
         }
         res

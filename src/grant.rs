@@ -28,9 +28,12 @@ pub struct Grant {
     /// The connector version's settings.
     pub spec: Rc<ConnectorSpec>,
     /// Who may use it for what (`None`: anyone with access to the connection).
-    pub policy: Option<Policy>,
+    pub policy: Option<Rc<Policy>>,
     /// The opened credential (`None` for `none` connectors and pending ones).
     pub credential: Option<Credential>,
+    /// OAuth2: from when the access token must be renewed by the connection's
+    /// token keeper instead of used (ms since the epoch; `None`: no expiry known).
+    pub token_refresh_at_ms: Option<f64>,
 }
 
 impl std::fmt::Debug for Grant {
@@ -92,6 +95,40 @@ impl From<GrantRefusal> for ProxyError {
 }
 
 impl Grant {
+    /// Whether this is a ready OAuth2 connection whose access token must come from
+    /// its token keeper first (none opened yet, or due for renewal at `now_ms`).
+    pub fn token_due(&self, now_ms: f64) -> bool {
+        matches!(self.spec.auth, crate::connector::AuthSpec::OAuth2(_))
+            && self.state == ConnectionState::Ready
+            && (self.credential.is_none()
+                || self.token_refresh_at_ms.is_some_and(|at| now_ms >= at))
+    }
+
+    /// The hash the token keeper knows the current OAuth2 access token by.
+    pub fn token_hash(&self) -> Option<String> {
+        match &self.credential {
+            Some(Credential::Bearer(t)) => std::str::from_utf8(t.expose())
+                .ok()
+                .map(crate::oauth::keeper::token_hash),
+            _ => None,
+        }
+    }
+
+    /// The same grant with a new access token from the keeper.
+    pub fn with_token(&self, access_token: Credential, refresh_at_ms: Option<f64>) -> Self {
+        Self {
+            tenant_id: self.tenant_id.clone(),
+            connection_id: self.connection_id.clone(),
+            connector_id: self.connector_id.clone(),
+            connector_version: self.connector_version,
+            state: self.state,
+            spec: Rc::clone(&self.spec),
+            policy: self.policy.clone(),
+            credential: Some(access_token),
+            token_refresh_at_ms: refresh_at_ms,
+        }
+    }
+
     /// The path of `url` under the connector's base URL (policies match it); the
     /// whole path for a URL elsewhere on an allowed host.
     pub fn path_under_base<'u>(&self, url: &'u str) -> &'u str {

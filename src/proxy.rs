@@ -355,6 +355,11 @@ impl After {
         (!cookies).then_some(edits)
     }
 
+    /// The connection whose credential the call carries, if any.
+    pub fn credential_use(&self) -> Option<&crate::request::CredentialUse> {
+        self.state.credentials.as_ref()
+    }
+
     /// The audit facts of a call made with a connection's credential.
     pub fn call_audit(&self) -> Option<&CallAudit> {
         self.state.credentials.as_ref()?.audit.as_ref()

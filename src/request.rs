@@ -187,6 +187,27 @@ pub enum CredentialFailure {
     /// Storage failed, or the stored secret or spec cannot be read or opened.
     #[error("{0}")]
     Unreadable(String),
+    /// The provider refused the refresh: a user must authorise again.
+    #[error("the connection needs to be authorised again")]
+    NeedsReauth,
+    /// Transient refresh failures: the token keeper is cooling down.
+    #[error("the token cannot be refreshed for {0} s")]
+    CoolingDown(u32),
+}
+
+impl CredentialFailure {
+    /// The §5 answer of a vault or token failure (`None`: the caller renders it).
+    pub fn as_proxy_error(&self) -> Option<crate::error::ProxyError> {
+        use crate::error::ProxyError;
+        match self {
+            CredentialFailure::NeedsReauth => Some(ProxyError::ConnectionNotReady("needs_reauth")),
+            CredentialFailure::CoolingDown(s) => {
+                Some(ProxyError::TokenUnavailable { retry_after_s: *s })
+            }
+            CredentialFailure::VaultUnavailable => Some(ProxyError::VaultUnavailable),
+            _ => None,
+        }
+    }
 }
 
 /// A rate limiter's answer for one key.

@@ -73,6 +73,12 @@ pub enum Op {
     DeleteConnection,
     /// `POST /tenants/{tid}/connections/{cid}/_disconnect`
     DisconnectConnection,
+    /// `POST /tenants/{tid}/connections/_initiate`: an OAuth2 authorize URL.
+    InitiateConnection,
+    /// `GET /tenants/{tid}/connections/{cid}/tokens`: the token keeper's status.
+    ConnectionTokens,
+    /// `GET /oauth/callback`: the provider's redirect back.
+    OAuthCallback,
     /// `ANY /tenants/{tid}/connections/{cid}/proxy/{*path}`
     ProxyConnection,
     /// `GET /vault/status`
@@ -151,7 +157,7 @@ pub const fn spec(
 }
 
 /// Every operation the API serves.
-pub static OPERATIONS: [OpSpec; 37] = [
+pub static OPERATIONS: [OpSpec; 40] = [
     spec(Op::OpenApi, OpMethod::Get, "/openapi.json", None, false),
     spec(
         Op::ListTenants,
@@ -382,6 +388,27 @@ pub static OPERATIONS: [OpSpec; 37] = [
         OpMethod::Post,
         "/tenants/{tid}/connections/{cid}/_disconnect",
         Some("connections:write"),
+        false,
+    ),
+    spec(
+        Op::InitiateConnection,
+        OpMethod::Post,
+        "/tenants/{tid}/connections/_initiate",
+        Some("connections:write"),
+        false,
+    ),
+    spec(
+        Op::ConnectionTokens,
+        OpMethod::Get,
+        "/tenants/{tid}/connections/{cid}/tokens",
+        Some("connections:read"),
+        false,
+    ),
+    spec(
+        Op::OAuthCallback,
+        OpMethod::Get,
+        "/oauth/callback",
+        None,
         false,
     ),
     spec(

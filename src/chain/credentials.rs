@@ -272,7 +272,11 @@ fn failed(detail: impl Into<String>) -> ProxyError {
 
 fn need_failed(e: &NeedError) -> ProxyError {
     match e {
-        NeedError::Credential(CredentialFailure::VaultUnavailable) => ProxyError::VaultUnavailable,
+        NeedError::Credential(
+            f @ (CredentialFailure::VaultUnavailable
+            | CredentialFailure::NeedsReauth
+            | CredentialFailure::CoolingDown(_)),
+        ) => f.as_proxy_error().unwrap_or_else(|| failed(f.to_string())),
         other => failed(other.to_string()),
     }
 }

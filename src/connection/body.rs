@@ -487,6 +487,7 @@ mod tests {
             pkce: true,
             client_auth: ClientAuth::None,
             client_id: "c".into(),
+            return_origins: Vec::new(),
         })
     }
 

@@ -88,6 +88,9 @@ pub struct OAuth2Spec {
     pub client_auth: ClientAuth,
     /// The client id (not secret).
     pub client_id: String,
+    /// Exact origins a connection's `return_to` may point at (beside the tenant's
+    /// active domains).
+    pub return_origins: Vec<String>,
 }
 
 /// How a connection's credential is presented upstream.

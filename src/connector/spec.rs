@@ -318,6 +318,9 @@ impl ConnectorSpec {
                 if let (Some(r), Value::Object(m)) = (&o.revocation_url, &mut a) {
                     m.insert("revocation_url".into(), Value::from(r.as_str()));
                 }
+                if let (false, Value::Object(m)) = (o.return_origins.is_empty(), &mut a) {
+                    m.insert("return_origins".into(), json!(o.return_origins));
+                }
                 a
             }
         };

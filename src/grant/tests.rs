@@ -2,6 +2,7 @@ use super::*;
 use crate::connector::{validate_version, UrlRules};
 use crate::vault::Secret;
 use serde_json::json;
+use std::rc::Rc;
 
 fn spec(auth: serde_json::Value) -> Rc<ConnectorSpec> {
     let body = json!({
@@ -25,8 +26,9 @@ fn grant(auth: serde_json::Value, cred: Option<Credential>, policy: Option<Polic
         connector_version: 1,
         state: ConnectionState::Ready,
         spec: spec(auth),
-        policy,
+        policy: policy.map(Rc::new),
         credential: cred,
+        token_refresh_at_ms: None,
     }
 }
 

@@ -88,6 +88,17 @@ pub enum CallbackError {
     Malformed(&'static str),
 }
 
+/// The first `state` parameter of a callback query, decoded, if any (to consume a
+/// state even when the callback is refused for another reason).
+pub fn state_param(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "state")
+        .and_then(|(_, v)| crate::percent::decode(v, true))
+        .filter(|v| !v.is_empty() && v.len() <= MAX_PARAM_LEN)
+}
+
 /// Reads the callback query. The provider's `error` is kept only as a short token
 /// (it is shown to the user), never its free-text description.
 pub fn parse_callback(query: &str) -> Result<Callback, CallbackError> {
@@ -158,6 +169,7 @@ mod tests {
             pkce,
             client_auth: ClientAuth::ClientSecretBasic,
             client_id: "portico app".into(),
+            return_origins: Vec::new(),
         }
     }
 

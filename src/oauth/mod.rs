@@ -3,6 +3,9 @@
 //! them today and the credential vault will too.
 
 pub mod authorize;
+pub mod exchange;
+pub mod keeper;
 pub mod pkce;
+pub mod state;
 pub mod token;
 pub mod token_set;

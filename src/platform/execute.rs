@@ -2,16 +2,22 @@
 //! plan, send the call, run the response phase. Everything it decides comes from
 //! `crate::proxy`; this file only does the I/O and builds JS responses.
 
+use super::body::discard;
 use super::call_audit::{declared_length, record, Ended};
+use super::grants;
 use super::headers::{request_id, JsHeaders};
 use super::isolate::Isolate;
 use super::needs;
 use super::resolver::{resolve, Tier};
 use super::upstream;
+use crate::connector::AuthSpec;
 use crate::error::ProxyError;
+use crate::grant::{Grant, Use};
 use crate::message::SimpleResponse;
-use crate::proxy::{self, Plan};
-use crate::request::RequestHead;
+use crate::proxy::{self, After, Plan};
+use crate::request::{Prefetched, RequestHead};
+use crate::upstream::UpstreamCall;
+use crate::vault::inject::set_query_param;
 use std::rc::Rc;
 use worker::{Context, Env};
 
@@ -54,9 +60,40 @@ pub(crate) async fn proxy(
             }
             respond(&response, is_head)
         }
-        Plan::Call { call, after } => {
+        Plan::Call { mut call, after } => {
             let started_ms = js_sys::Date::now();
-            let sent = upstream::send(env, &call, req, &up_headers).await;
+            // An OAuth2 credential the upstream refuses (401) is replaced once and a
+            // bodyless call sent again; after a fast-path 401, replaced up front.
+            let oauth = oauth_grant(&pre, &after);
+            let handed_over = oauth.as_ref().and_then(|_| handed_over_401(req));
+            if let (Some(g), Some(refused)) = (&oauth, handed_over.clone()) {
+                match reinject(iso, env, g, &after, call.clone(), &up_headers, refused).await {
+                    Ok(c) => call = c,
+                    Err(e) => {
+                        log_error(&e, &after.head().method, &after.head().url);
+                        return respond(&after.on_error(&e), is_head);
+                    }
+                }
+            }
+            let mut sent = upstream::send(env, &call, req, &up_headers).await;
+            let refused = match (&oauth, &sent) {
+                (Some(g), Ok(r))
+                    if r.status() == 401 && handed_over.is_none() && req.body().is_none() =>
+                {
+                    g.token_hash()
+                }
+                _ => None,
+            };
+            if let (Some(g), Some(refused)) = (&oauth, refused) {
+                if let Ok(r) = &sent {
+                    discard(r.body());
+                }
+                sent = match reinject(iso, env, g, &after, call.clone(), &up_headers, refused).await
+                {
+                    Ok(c) => upstream::send(env, &c, req, &up_headers).await,
+                    Err(e) => Err(e),
+                };
+            }
             if let Some(audit) = after.call_audit() {
                 let ended = Ended {
                     status: sent
@@ -93,6 +130,60 @@ pub(crate) async fn proxy(
             Ok(res)
         }
     }
+}
+
+/// The OAuth2 connection a route's call carries the credential of, if any.
+fn oauth_grant(pre: &Prefetched, after: &After) -> Option<Rc<Grant>> {
+    let used = after.credential_use()?;
+    let grant = pre.grant(&used.connection_id)?.as_ref().ok()?;
+    matches!(grant.spec.auth, AuthSpec::OAuth2(_)).then(|| Rc::clone(grant))
+}
+
+/// The hash of the token an upstream refused, when the fast path handed this
+/// request over after a 401 (a property of the request object: no client can set it).
+pub(crate) fn handed_over_401(req: &web_sys::Request) -> Option<String> {
+    let key = js_sys::Symbol::for_("portico.replace_token");
+    js_sys::Reflect::get(req, &key)
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// `call` with the keeper's replacement for the refused token in its header or
+/// query (the call's other edits stay).
+async fn reinject(
+    iso: &Rc<Isolate>,
+    env: &Env,
+    grant: &Grant,
+    after: &After,
+    mut call: UpstreamCall,
+    headers: &web_sys::Headers,
+    refused: String,
+) -> Result<UpstreamCall, ProxyError> {
+    let renewed = grants::replace_token(&iso.grants, env, grant, refused)
+        .await
+        .map_err(|f| {
+            f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
+                handler: "credentials",
+                detail: f.to_string(),
+            })
+        })?;
+    let used = after.credential_use();
+    let injection = renewed
+        .authorize(&Use {
+            method: &after.head().method,
+            url: &call.url,
+            subject: used.and_then(|u| u.subject.as_deref()),
+            scopes: used.and_then(|u| u.scopes.as_deref()),
+        })
+        .map_err(ProxyError::from)?;
+    if let Some((name, value)) = &injection.header {
+        let _ = headers.set(name, value.as_str());
+    }
+    if let Some((name, value)) = &injection.query {
+        call.url = set_query_param(&call.url, name, value.as_str());
+    }
+    Ok(call)
 }
 
 /// Logs an operator-facing failure: method and path only, since query strings can

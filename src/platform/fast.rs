@@ -42,8 +42,9 @@ const MAX_PENDING: usize = 4096;
 enum Waiting {
     /// A route's response phase.
     Route(Box<After>),
-    /// A proxy endpoint call's audit facts and request id.
-    Proxy(Box<CallAudit>, String),
+    /// A proxy endpoint call's audit facts, request id and, for OAuth2, the hash
+    /// of the access token it sent.
+    Proxy(Box<CallAudit>, String, Option<String>),
 }
 
 thread_local! {
@@ -241,7 +242,7 @@ impl FastPath {
         let ended = (status, declared_length(headers));
         let after = match waiting {
             Waiting::Route(after) => after,
-            Waiting::Proxy(facts, rid) => {
+            Waiting::Proxy(facts, rid, _) => {
                 // Its static edits came with the plan; what is left: the audit, and
                 // the headers the upstream's own `Connection` names.
                 audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
@@ -260,6 +261,29 @@ impl FastPath {
         let mut out = String::new();
         log.write_to(&mut out);
         out
+    }
+
+    /// An upstream 401 to plan `id`: for a call that carried an OAuth2 access
+    /// token (the proxy endpoint, or a route's `credentials`), the hash of that
+    /// token — the plan is dropped unaudited: the workers-rs path takes the call
+    /// over, replaces the token once and audits it. Empty otherwise (the plan stays
+    /// for `respond`).
+    pub fn unauthorized(id: u32) -> String {
+        PENDING.with(|p| {
+            let mut p = p.borrow_mut();
+            let hash = match p.get(id) {
+                Some((Waiting::Proxy(_, _, Some(hash)), _)) => Some(hash.clone()),
+                Some((Waiting::Route(after), _)) => route_oauth_token(after),
+                _ => None,
+            };
+            match hash {
+                Some(h) => {
+                    p.take(id);
+                    h
+                }
+                None => String::new(),
+            }
+        })
     }
 
     /// Cookie confinement alone, for responses no middleware edits.
@@ -298,7 +322,7 @@ impl FastPath {
                 audit(after.call_audit(), None, started_ms, ended, env, ctx);
                 after.on_error(&err)
             }
-            Some((Waiting::Proxy(facts, rid), started_ms)) => {
+            Some((Waiting::Proxy(facts, rid, _), started_ms)) => {
                 audit(Some(&facts), Some(&rid), started_ms, ended, env, ctx);
                 err.to_response()
             }
@@ -329,6 +353,22 @@ impl FastPath {
     }
 }
 
+/// The hash of the OAuth2 access token a route's `credentials` put into its call
+/// (the isolate's copy of the connection, which the plan used).
+fn route_oauth_token(after: &After) -> Option<String> {
+    let used = after.credential_use()?;
+    let tenant = &after.call_audit()?.tenant_id;
+    let iso = Isolate::existing()?;
+    let grant = iso
+        .grants
+        .now(tenant, &used.connection_id, js_sys::Date::now())?
+        .ok()?;
+    if !matches!(grant.spec.auth, crate::connector::AuthSpec::OAuth2(_)) {
+        return None;
+    }
+    grant.token_hash()
+}
+
 /// The `F` plan of a warm proxy endpoint call (see `fast_proxy`), or `None`.
 #[allow(clippy::too_many_arguments)]
 fn proxy_plan(
@@ -353,7 +393,11 @@ fn proxy_plan(
     let mut out = String::with_capacity(256);
     let dbg = iso.debug_headers.then_some((None, &**iso));
     preamble(&mut out, 'F', None, dbg);
-    let id = park(Waiting::Proxy(Box::new(p.audit), p.request_id));
+    let id = park(Waiting::Proxy(
+        Box::new(p.audit),
+        p.request_id,
+        p.oauth_token,
+    ));
     let _ = write!(
         out,
         "{id}\n{}\n{}\n{}\n{}\n{}",

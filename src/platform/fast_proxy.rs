@@ -32,6 +32,9 @@ pub(crate) struct ProxyPlan {
     pub(crate) audit: CallAudit,
     /// The request id (response header and audit row).
     pub(crate) request_id: String,
+    /// OAuth2: the hash of the access token sent; an upstream 401 hands the call
+    /// to the workers-rs path with it (one refresh, one replay).
+    pub(crate) oauth_token: Option<String>,
 }
 
 /// Plans `method path?query` on a control-plane host, or `None` for the workers-rs
@@ -71,6 +74,18 @@ pub(crate) fn plan(
     let cid = m.param("cid");
     authorize(m.spec, &claims, Some(tid), &iso.api.cp_tenant_id).ok()?;
     let grant = iso.grants.now(tid, cid, now_ms)?.ok()?;
+    // OAuth2: a token due for renewal needs its keeper, and a call with a body
+    // must keep it for a replay after a 401: the workers-rs path serves those.
+    let oauth_token = if matches!(grant.spec.auth, crate::connector::AuthSpec::OAuth2(_)) {
+        let may_have_body = get("transfer-encoding").is_some()
+            || get("content-length").is_some_and(|l| l.trim() != "0");
+        if grant.token_due(now_ms) || may_have_body {
+            return None;
+        }
+        Some(grant.token_hash()?)
+    } else {
+        None
+    };
     let t = target(
         &grant.spec.base_url,
         m.param("path"),
@@ -131,5 +146,6 @@ pub(crate) fn plan(
         host: host.to_string(),
         audit,
         request_id,
+        oauth_token,
     })
 }

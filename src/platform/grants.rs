@@ -6,7 +6,9 @@
 //! within the TTL.
 
 use super::env::var;
+use super::keeper_client;
 use super::store::Store;
+use super::token_keeper::protocol::Outcome;
 use super::vault::{Record, Vault, VaultFailure, VaultState};
 use crate::connection::policy::Policy;
 use crate::connection::ConnectionState;
@@ -14,7 +16,7 @@ use crate::connector::ConnectorSpec;
 use crate::grant::cache::{Cache, Lookup};
 use crate::grant::Grant;
 use crate::request::CredentialFailure;
-use crate::vault::{Credential, RecordKind};
+use crate::vault::{Credential, RecordKind, Secret};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::Env;
@@ -98,6 +100,68 @@ pub(crate) async fn open(
     opened
 }
 
+/// The connection `id` of `tenant`, opened with a usable credential: an OAuth2
+/// access token due for renewal comes from the connection's token keeper first
+/// (a warm call with a fresh token makes no keeper round trip).
+pub(crate) async fn open_for_call(
+    cache: &GrantCache,
+    vault: &VaultState,
+    env: &Env,
+    tenant: &str,
+    id: &str,
+) -> Opened {
+    let grant = open(cache, vault, env, tenant, id).await?;
+    if !grant.token_due(js_sys::Date::now()) {
+        return Ok(grant);
+    }
+    renew(cache, env, &grant, None).await
+}
+
+/// After the upstream refused the access token hashed `refused` (401): the
+/// keeper's replacement (one refresh for any number of callers that saw it).
+pub(crate) async fn replace_token(
+    cache: &GrantCache,
+    env: &Env,
+    grant: &Grant,
+    refused: String,
+) -> Opened {
+    renew(cache, env, grant, Some(refused)).await
+}
+
+async fn renew(cache: &GrantCache, env: &Env, grant: &Grant, replace: Option<String>) -> Opened {
+    let (tenant, id) = (grant.tenant_id.as_str(), grant.connection_id.as_str());
+    let now = js_sys::Date::now();
+    match keeper_client::token(env, tenant, id, replace).await {
+        Ok(Outcome::Token {
+            access_token,
+            refresh_at_ms,
+            ..
+        }) => {
+            let token = Credential::Bearer(Secret::new(access_token.into_bytes()));
+            let renewed = Rc::new(grant.with_token(token, refresh_at_ms.map(|v| v as f64)));
+            cache
+                .0
+                .borrow_mut()
+                .store(tenant, id, now, Ok(Rc::clone(&renewed)));
+            Ok(renewed)
+        }
+        Ok(Outcome::NeedsReauth { .. } | Outcome::NoTokens) => {
+            cache.forget(tenant, id);
+            Err(CredentialFailure::NeedsReauth)
+        }
+        Ok(Outcome::CoolingDown { until_ms }) => {
+            let wait_s = ((until_ms as f64 - now) / 1000.0).ceil().clamp(1.0, 3600.0) as u32;
+            Err(CredentialFailure::CoolingDown(wait_s))
+        }
+        Ok(Outcome::Failed { detail }) | Err(detail) => {
+            worker::console_error!("portico: token keeper of {id} of {tenant}: {detail}");
+            Err(CredentialFailure::Unreadable(
+                "the connection's token keeper failed".into(),
+            ))
+        }
+    }
+}
+
 async fn load(
     vault: &VaultState,
     env: &Env,
@@ -120,7 +184,9 @@ async fn load(
         None => None,
         Some(p) => {
             let v: serde_json::Value = serde_json::from_str(p).map_err(|_| unreadable("policy"))?;
-            Some(Policy::compile(&v, "policy").map_err(|_| unreadable("policy does not compile"))?)
+            Some(Rc::new(
+                Policy::compile(&v, "policy").map_err(|_| unreadable("policy does not compile"))?,
+            ))
         }
     };
     let state = ConnectionState::parse(&row.state).ok_or_else(|| unreadable("state"))?;
@@ -160,5 +226,6 @@ async fn load(
         spec: Rc::new(spec),
         policy,
         credential,
+        token_refresh_at_ms: row.refresh_at_ms,
     })
 }

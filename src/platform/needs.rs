@@ -74,7 +74,10 @@ pub(crate) fn satisfy_now(
                 Need::RateLimit { .. } => return false,
                 Need::Credential { connection_id } => {
                     let tenant = &routed.config().tenant_id;
-                    match iso.grants.now(tenant, &connection_id, js_sys::Date::now()) {
+                    let now = js_sys::Date::now();
+                    match iso.grants.now(tenant, &connection_id, now) {
+                        // An OAuth2 token due for renewal needs its keeper.
+                        Some(Ok(g)) if g.token_due(now) => return false,
                         Some(g) => pre.put_grant(connection_id, g.map_err(NeedError::from)),
                         None => return false,
                     }
@@ -88,7 +91,7 @@ pub(crate) fn satisfy_now(
 async fn meet(iso: &Rc<Isolate>, env: &Env, tenant: &str, need: Need) -> Met {
     match need {
         Need::Credential { connection_id } => {
-            let g = grants::open(&iso.grants, &iso.vault, env, tenant, &connection_id)
+            let g = grants::open_for_call(&iso.grants, &iso.vault, env, tenant, &connection_id)
                 .await
                 .map_err(NeedError::from);
             Met::Grant(connection_id, g)

@@ -60,6 +60,32 @@ pub(crate) async fn call(
     body: Option<String>,
     timeout_ms: u64,
 ) -> Result<Reply, OutboundError> {
+    call_capped(
+        env,
+        service,
+        method,
+        url,
+        headers,
+        body,
+        timeout_ms,
+        usize::MAX,
+    )
+    .await
+}
+
+/// [`call`], reading at most `max_body` bytes of the answer (a longer one is a
+/// network error): for endpoints a tenant chose, such as an OAuth provider's.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn call_capped(
+    env: &Env,
+    service: Option<&str>,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+    timeout_ms: u64,
+    max_body: usize,
+) -> Result<Reply, OutboundError> {
     let build = |what: String| OutboundError::Request {
         url: without_query(url).to_string(),
         what,
@@ -99,10 +125,24 @@ pub(crate) async fn call(
                 .map_err(|e| OutboundError::network(url, e))?,
         };
         let status = res.status_code();
-        let body = res
-            .text()
-            .await
-            .map_err(|e| OutboundError::network(url, format!("body: {e}")))?;
+        let body = match res.body() {
+            worker::ResponseBody::Stream(stream) if max_body < usize::MAX => {
+                let bytes = super::body::read_capped(stream, max_body)
+                    .await
+                    .map_err(|_| {
+                        OutboundError::network(
+                            url,
+                            format!("body over {max_body} bytes or unreadable"),
+                        )
+                    })?;
+                String::from_utf8(bytes)
+                    .map_err(|_| OutboundError::network(url, "body is not UTF-8"))?
+            }
+            _ => res
+                .text()
+                .await
+                .map_err(|e| OutboundError::network(url, format!("body: {e}")))?,
+        };
         Ok(Reply { status, body })
     };
     match with_deadline(timeout_ms, send).await {

@@ -69,6 +69,8 @@ impl Job {
                     })
             }
             Self::PurgeAudit => {
+                // Expired OAuth states and old state tombstones go with the audit.
+                store.purge_oauth_states(now_ms as f64).await?;
                 let days = audit_retention_days(env);
                 if days == 0 {
                     return Ok("off (PORTICO_AUDIT_RETENTION_DAYS=0)".into());

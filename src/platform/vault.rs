@@ -98,6 +98,56 @@ impl VaultState {
     }
 }
 
+impl VaultState {
+    /// Seals `plaintext` for a record kept outside KV (a Durable Object's storage)
+    /// under the active key: the same envelope, bound to `tenant`, `kind` and `id`.
+    pub(crate) fn seal_local(
+        &self,
+        tenant: &str,
+        kind: RecordKind,
+        id: &str,
+        plaintext: &[u8],
+    ) -> Result<Envelope, VaultFailure> {
+        let ring = self
+            .ring()
+            .ok_or(VaultFailure::Unavailable("no key ring"))?;
+        let key = self.data_key(ring.active(), tenant)?;
+        let nonce = crate::vault::crypto::random_nonce()?;
+        Ok(seal_with(
+            &key,
+            &Binding { tenant, kind, id },
+            plaintext,
+            nonce,
+        )?)
+    }
+
+    /// Opens what [`seal_local`](Self::seal_local) sealed.
+    pub(crate) fn open_local(
+        &self,
+        tenant: &str,
+        kind: RecordKind,
+        id: &str,
+        envelope: &Envelope,
+    ) -> Result<Secret, VaultFailure> {
+        let key = self.data_key(&envelope.kid, tenant)?;
+        Ok(open_with(&key, &Binding { tenant, kind, id }, envelope)?)
+    }
+
+    /// The active kid and the key it derives for `purpose`.
+    pub(crate) fn purpose_key(
+        &self,
+        kid: Option<&str>,
+        purpose: &str,
+    ) -> Result<(String, [u8; 32]), VaultFailure> {
+        let ring = self
+            .ring()
+            .ok_or(VaultFailure::Unavailable("no key ring"))?;
+        let kid = kid.unwrap_or(ring.active()).to_string();
+        let key = crate::vault::crypto::purpose_key(ring, &kid, purpose)?;
+        Ok((kid, key))
+    }
+}
+
 /// The vault for one request: the isolate's keys and the KV binding.
 pub(crate) struct Vault<'a> {
     state: &'a VaultState,

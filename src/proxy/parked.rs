@@ -52,6 +52,11 @@ impl<T> Parked<T> {
         Some(value)
     }
 
+    /// The value parked under `id`, left parked.
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.items.get(&id)
+    }
+
     /// How many values are parked.
     pub fn len(&self) -> usize {
         self.items.len()

@@ -129,6 +129,19 @@ pub fn tenant_key(master: &[u8; 32], tenant: &str) -> [u8; 32] {
     out
 }
 
+/// A key for one purpose other than sealing (e.g. the MAC of OAuth callback states),
+/// derived from the ring's key `kid` with its own salt, so it never equals a data key.
+pub fn purpose_key(ring: &KeyRing, kid: &str, purpose: &str) -> Result<[u8; 32], VaultError> {
+    let master = ring
+        .key(kid)
+        .ok_or_else(|| VaultError::UnknownKid(kid.to_string()))?;
+    let hk = Hkdf::<Sha256>::new(Some(b"portico-purpose/v1"), master);
+    let mut out = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's limit: expand cannot fail.
+    let _ = hk.expand(purpose.as_bytes(), &mut out);
+    Ok(out)
+}
+
 fn push_field(out: &mut Vec<u8>, field: &[u8]) {
     let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
     out.extend_from_slice(&len.to_be_bytes());

@@ -333,6 +333,19 @@ export async function startHarness(opts = {}) {
       compatibilityDate: COMPAT_DATE,
       d1Databases: { DB: "portico-db" },
       kvNamespaces: { VAULT: "portico-vault" },
+      // OAuth2 token keepers (docs/oauth.md): the class lives in the Rust build, once,
+      // in the worker named "portico"; other Portico workers share its objects.
+      ...(opts.portico?.script
+        ? {}
+        : {
+            durableObjects: {
+              CONNECTION_TOKENS: {
+                className: "ConnectionTokens",
+                useSQLite: true,
+                ...(name === "portico" ? {} : { scriptName: "portico" }),
+              },
+            },
+          }),
       serviceBindings: {
         EXAMPLE_SERVICE: "portico-example-service",
         DISPATCHER: "portico-dispatcher-emulator",

@@ -156,6 +156,29 @@ fn read_oauth2(
         }
     }
     let pkce = f.boolean("pkce", true, diags);
+    let mut return_origins: Vec<String> = Vec::new();
+    for (path, raw) in f.string_list("return_origins", diags).unwrap_or_default() {
+        match endpoint_url(raw, rules, false) {
+            Ok(u)
+                if u.starts_with("http")
+                    && !u.trim_end_matches('/').contains(['?', '#'])
+                    && u.trim_end_matches('/').matches('/').count() == 2 =>
+            {
+                let origin = u.trim_end_matches('/').to_string();
+                if !return_origins.contains(&origin) {
+                    return_origins.push(origin);
+                }
+            }
+            Ok(_) => diags.error(path, "must be an origin (scheme://host[:port], no path)"),
+            Err(e) => diags.error(path, e.to_string()),
+        }
+    }
+    if return_origins.len() > MAX_SCOPES {
+        diags.error(
+            f.path_of("return_origins"),
+            format!("must list at most {MAX_SCOPES} origins"),
+        );
+    }
     let auths = [
         ("client_secret_basic", ClientAuth::ClientSecretBasic),
         ("client_secret_post", ClientAuth::ClientSecretPost),
@@ -198,6 +221,7 @@ fn read_oauth2(
         pkce,
         client_auth: client_auth?,
         client_id: client_id?,
+        return_origins,
     };
     Some((AuthSpec::OAuth2(spec), secret.map(str::to_string)))
 }

@@ -70,7 +70,7 @@ async fn spec_of(
         .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))
 }
 
-fn max_connections(c: &Call<'_>) -> u64 {
+pub(super) fn max_connections(c: &Call<'_>) -> u64 {
     crate::platform::env::var(c.env, "PORTICO_MAX_CONNECTIONS_PER_TENANT")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_MAX_CONNECTIONS)
@@ -275,6 +275,7 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let row = require_connection(c, store).await?;
+    super::oauth::revoke(c, store, &row.id).await?;
     delete_secret(c, store, &row.id).await?;
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
     let at = now_iso();
@@ -294,6 +295,7 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let row = require_connection(c, store).await?;
+    let revocation = super::oauth::revoke(c, store, &row.id).await?;
     delete_secret(c, store, &row.id).await?;
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
     let at = now_iso();
@@ -314,12 +316,30 @@ pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResp
         .await?;
     c.iso.grants.forget(c.tid(), &row.id);
     let row = require_created(store, c.tid(), &row.id).await?;
-    Ok(json_response(200, &row.to_json()))
+    let mut body = row.to_json();
+    if let (Some(r), Some(m)) = (revocation, body.as_object_mut()) {
+        m.insert("revocation".into(), Value::from(r));
+    }
+    Ok(json_response(200, &body))
 }
 
 /// Deletes every vault record of a tenant being deleted (its connections go with
 /// the tenant row; their secrets must not outlive it).
-pub(super) async fn purge_tenant_secrets(c: &Call<'_>, store: &Store, tid: &str) {
+/// `oauth_ids`: its OAuth2 connections (read before the delete), whose tokens live
+/// in their keepers: revoked and forgotten first.
+pub(super) async fn purge_tenant_secrets(
+    c: &Call<'_>,
+    store: &Store,
+    tid: &str,
+    oauth_ids: &[String],
+) {
+    for id in oauth_ids {
+        if let Err(e) = crate::platform::keeper_client::revoke(c.env, tid, id).await {
+            worker::console_error!(
+                "portico: tokens of {id} of deleted tenant {tid} not forgotten: {e}"
+            );
+        }
+    }
     let Ok(records) = store.vault_records_of(tid).await else {
         return;
     };

@@ -9,6 +9,7 @@ mod connections;
 mod connectors;
 mod domains;
 mod hosts;
+mod oauth;
 mod proxy;
 mod routes;
 mod tenants;
@@ -178,6 +179,9 @@ fn needs_vault(op: Op) -> bool {
             | Op::UpdateConnection
             | Op::DeleteConnection
             | Op::DisconnectConnection
+            | Op::InitiateConnection
+            | Op::ConnectionTokens
+            | Op::OAuthCallback
             | Op::ProxyConnection
             | Op::VaultStatus
             | Op::VaultReencrypt
@@ -226,6 +230,9 @@ async fn dispatch(c: &Call<'_>) -> Result<SimpleResponse, Problem> {
         Op::UpdateConnection => connections::update(c, &store?).await,
         Op::DeleteConnection => connections::delete(c, &store?).await,
         Op::DisconnectConnection => connections::disconnect(c, &store?).await,
+        Op::InitiateConnection => oauth::initiate(c, &store?).await,
+        Op::ConnectionTokens => oauth::tokens(c, &store?).await,
+        Op::OAuthCallback => oauth::callback(c, &store?).await,
         // Served by `serve` (it streams); never dispatched here.
         Op::ProxyConnection => Err(Problem::internal().caused_by("proxy dispatched as JSON")),
         Op::VaultStatus => vault::status(c, &store?).await,

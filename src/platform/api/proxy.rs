@@ -10,17 +10,18 @@ use crate::api::Problem;
 use crate::body_limit::check_declared;
 use crate::chain::cookies::confine_domains;
 use crate::connection_proxy::{dropped_request_headers, strip_response_headers, target};
+use crate::connector::{AuthSpec, ConnectorSpec};
 use crate::error::ProxyError;
 use crate::grant::{Grant, Use};
 use crate::platform::body::{discard, read_capped, ReadError};
 use crate::platform::call_audit::{declared_length, record, Ended};
-use crate::platform::execute::{log_error, to_js_response, with_mutable_headers};
+use crate::platform::execute::{handed_over_401, log_error, to_js_response, with_mutable_headers};
 use crate::platform::grants;
 use crate::platform::headers::JsHeaders;
 use crate::platform::upstream::fetch_with_body;
 use crate::request::{CallAudit, CredentialFailure};
 use crate::upstream::{Target, UpstreamCall};
-use crate::vault::inject::{inject_body, set_query_param, BodyError};
+use crate::vault::inject::{inject_body, set_query_param, BodyError, Injection};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::Context;
@@ -41,28 +42,28 @@ fn answer(err: &ProxyError, c: &Call<'_>) -> Result<web_sys::Response, Problem> 
 /// refusals included.
 pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Response, Problem> {
     let started_ms = js_sys::Date::now();
-    let grant = match grants::open(
+    let opened = grants::open_for_call(
         &c.iso.grants,
         &c.iso.vault,
         c.env,
         c.tid(),
         c.m.param("cid"),
     )
-    .await
-    {
+    .await;
+    let grant = match opened {
         Ok(g) => g,
         Err(CredentialFailure::NotFound) => return Err(Problem::not_found("connection")),
         Err(CredentialFailure::VaultUnavailable) => {
             return answer(&ProxyError::VaultUnavailable, c)
         }
-        Err(CredentialFailure::Unreadable(why)) => {
-            let err = ProxyError::HandlerFailed {
+        Err(f) => {
+            let err = f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
                 handler: "credentials",
-                detail: why,
-            };
+                detail: f.to_string(),
+            });
             let mut facts = audit_facts(c, None);
             facts.path = String::new();
-            finish(c, ctx, facts, 502, started_ms, None);
+            finish(c, ctx, facts, err.status(), started_ms, None);
             return answer(&err, c);
         }
     };
@@ -132,34 +133,87 @@ impl From<Problem> for Failure {
     }
 }
 
-/// Plans, checks and sends the call: the response, headers stripped per the
-/// connector (the canonical path goes into the audit facts).
-async fn forward(
+/// A request body as Portico sends it: streamed once, or kept (so a call can be
+/// replayed after a refreshed token).
+enum OutBody {
+    None,
+    Stream(web_sys::ReadableStream),
+    Kept(Vec<u8>),
+}
+
+impl OutBody {
+    fn js(&self) -> Option<JsValue> {
+        match self {
+            Self::None => None,
+            Self::Stream(s) => Some(s.clone().into()),
+            Self::Kept(b) => Some(js_sys::Uint8Array::from(b.as_slice()).into()),
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        !matches!(self, Self::Stream(_))
+    }
+}
+
+async fn read_kept(c: &Call<'_>) -> Result<Vec<u8>, Problem> {
+    match c.req.body() {
+        Some(stream) => read_capped(&stream, MAX_INJECTED_BODY)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge(_) => Problem::too_large(MAX_INJECTED_BODY),
+                ReadError::Stream(_) => Problem::invalid_json("the body could not be read"),
+            }),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The body to send: rewritten when the key goes into it; kept when an OAuth2
+/// call may be replayed and its declared length is at most 1 MiB; else streamed.
+async fn out_body(
     c: &Call<'_>,
-    grant: &Rc<Grant>,
-    facts: &mut CallAudit,
-) -> Result<web_sys::Response, Failure> {
-    let spec = &grant.spec;
-    let t = target(
-        &spec.base_url,
-        c.m.param("path"),
-        c.query,
-        c.iso.encoded_slashes,
-    )
-    .map_err(|e| Failure::Data(ProxyError::InvalidPath(e)))?;
-    facts.path = t.path.clone();
-    let caller = c.caller()?;
-    let method = c.req.method();
-    let injection = grant
-        .authorize(&Use {
-            method: &method,
-            url: &t.url,
-            subject: Some(&caller.actor),
-            scopes: caller.scopes.as_deref(),
-        })
-        .map_err(|r| Failure::Data(r.into()))?;
-    // Only what the third party should see: never the caller's own credentials,
-    // proxy or forwarding headers, nor Portico's.
+    injection: &Injection,
+    oauth: bool,
+    out: &web_sys::Headers,
+) -> Result<OutBody, Problem> {
+    let inbound = c.req.headers();
+    let declared = inbound.get("content-length").ok().flatten();
+    match &injection.body_field {
+        None => match c.req.body() {
+            None => Ok(OutBody::None),
+            Some(stream) => {
+                let small = declared
+                    .as_deref()
+                    .is_some_and(|d| check_declared(Some(d), MAX_INJECTED_BODY).is_ok());
+                if oauth && small {
+                    Ok(OutBody::Kept(read_kept(c).await?))
+                } else {
+                    Ok(OutBody::Stream(stream))
+                }
+            }
+        },
+        Some((field, value)) => {
+            if check_declared(declared.as_deref(), MAX_INJECTED_BODY).is_err() {
+                discard(c.req.body());
+                return Err(Problem::too_large(MAX_INJECTED_BODY));
+            }
+            let bytes = read_kept(c).await?;
+            let ct = inbound.get("content-type").ok().flatten();
+            let rewritten =
+                inject_body(ct.as_deref(), &bytes, field, value.as_str()).map_err(|e| match e {
+                    BodyError::UnsupportedType => Problem::unsupported_body_type(),
+                    BodyError::NotAnObject | BodyError::Malformed => Problem::invalid_json(
+                        "the body must be a JSON object or a form for this connector",
+                    ),
+                })?;
+            let _ = out.delete("content-length");
+            Ok(OutBody::Kept(rewritten))
+        }
+    }
+}
+
+/// The headers Portico forwards: never the caller's own credentials, proxy or
+/// forwarding headers, nor Portico's.
+fn forwarded_headers(c: &Call<'_>) -> Result<web_sys::Headers, Problem> {
     let out = web_sys::Headers::new()
         .map_err(|_| Problem::internal().caused_by("cannot create headers"))?;
     let inbound = c.req.headers();
@@ -180,56 +234,109 @@ async fn forward(
             let _ = out.append(k, v);
         }
     }
+    Ok(out)
+}
+
+/// Sends one attempt with `injection` placed.
+async fn send(
+    url: &str,
+    method: &str,
+    headers: &web_sys::Headers,
+    injection: &Injection,
+    body: &OutBody,
+    timeout_ms: u32,
+) -> Result<web_sys::Response, Failure> {
     if let Some((name, value)) = &injection.header {
-        let _ = out.set(name, value.as_str());
+        let _ = headers.set(name, value.as_str());
     }
-    let mut url = t.url.clone();
+    let mut url = url.to_string();
     if let Some((name, value)) = &injection.query {
         url = set_query_param(&url, name, value.as_str());
     }
-    let body: Option<JsValue> = match &injection.body_field {
-        None => c.req.body().map(JsValue::from),
-        Some((field, value)) => {
-            let declared = inbound.get("content-length").ok().flatten();
-            if check_declared(declared.as_deref(), MAX_INJECTED_BODY).is_err() {
-                discard(c.req.body());
-                return Err(Problem::too_large(MAX_INJECTED_BODY).into());
-            }
-            let bytes = match c.req.body() {
-                Some(stream) => {
-                    read_capped(&stream, MAX_INJECTED_BODY)
-                        .await
-                        .map_err(|e| match e {
-                            ReadError::TooLarge(_) => Problem::too_large(MAX_INJECTED_BODY),
-                            ReadError::Stream(_) => {
-                                Problem::invalid_json("the body could not be read")
-                            }
-                        })?
-                }
-                None => Vec::new(),
-            };
-            let ct = inbound.get("content-type").ok().flatten();
-            let rewritten =
-                inject_body(ct.as_deref(), &bytes, field, value.as_str()).map_err(|e| match e {
-                    BodyError::UnsupportedType => Problem::unsupported_body_type(),
-                    BodyError::NotAnObject | BodyError::Malformed => Problem::invalid_json(
-                        "the body must be a JSON object or a form for this connector",
-                    ),
-                })?;
-            let _ = out.delete("content-length");
-            Some(js_sys::Uint8Array::from(rewritten.as_slice()).into())
-        }
-    };
     let call = UpstreamCall {
         handler: HANDLER,
         target: Target::Fetch,
         url,
         host_header: None,
-        timeout_ms: spec.timeout_ms,
+        timeout_ms,
     };
-    let res = fetch_with_body(&call, &method, &out, body.as_ref())
+    fetch_with_body(&call, method, headers, body.js().as_ref())
         .await
-        .map_err(Failure::Data)?;
+        .map_err(Failure::Data)
+}
+
+/// Plans, checks and sends the call: the response, headers stripped per the
+/// connector (the canonical path goes into the audit facts). An OAuth2 call the
+/// upstream answers 401 is replayed once with the keeper's replacement token when
+/// its body allows (none, or kept); a second 401 goes back as it is.
+async fn forward(
+    c: &Call<'_>,
+    grant: &Rc<Grant>,
+    facts: &mut CallAudit,
+) -> Result<web_sys::Response, Failure> {
+    let spec = &grant.spec;
+    let t = target(
+        &spec.base_url,
+        c.m.param("path"),
+        c.query,
+        c.iso.encoded_slashes,
+    )
+    .map_err(|e| Failure::Data(ProxyError::InvalidPath(e)))?;
+    facts.path = t.path.clone();
+    let caller = c.caller()?;
+    let method = c.req.method();
+    let call_use = Use {
+        method: &method,
+        url: &t.url,
+        subject: Some(&caller.actor),
+        scopes: caller.scopes.as_deref(),
+    };
+    let injection = grant
+        .authorize(&call_use)
+        .map_err(|r| Failure::Data(r.into()))?;
+    let out = forwarded_headers(c)?;
+    let oauth = matches!(spec.auth, AuthSpec::OAuth2(_));
+    let body = out_body(c, &injection, oauth, &out).await?;
+    let renew = |refused: String| async move {
+        let renewed = grants::replace_token(&c.iso.grants, c.env, grant, refused)
+            .await
+            .map_err(|f| {
+                Failure::Data(f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
+                    handler: "credentials",
+                    detail: f.to_string(),
+                }))
+            })?;
+        renewed
+            .authorize(&call_use)
+            .map_err(|r| Failure::Data(r.into()))
+    };
+    // The fast path already saw the upstream refuse a token: replace it first,
+    // then send once (that was the replay).
+    if let Some(refused) = handed_over_401(c.req).filter(|_| oauth) {
+        let injection = renew(refused).await?;
+        return finish_response(
+            c,
+            spec,
+            send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?,
+        );
+    }
+    let mut res = send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?;
+    if oauth && res.status() == 401 && body.replayable() {
+        discard(res.body());
+        let refused = grant.token_hash().unwrap_or_default();
+        let injection = renew(refused).await?;
+        res = send(&t.url, &method, &out, &injection, &body, spec.timeout_ms).await?;
+    }
+    finish_response(c, spec, res)
+}
+
+/// The response as the caller gets it: headers stripped per the connector,
+/// cookies confined to the API host.
+fn finish_response(
+    c: &Call<'_>,
+    spec: &ConnectorSpec,
+    res: web_sys::Response,
+) -> Result<web_sys::Response, Failure> {
     // Redirects come back as they are (`redirect: manual`): never followed with
     // the credential attached.
     let res = with_mutable_headers(res).map_err(|_| {

@@ -55,11 +55,12 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let hosts = store.tenant_domain_names(c.tid()).await?;
+    let oauth_ids = store.oauth_connection_ids(c.tid()).await?;
     let at = now_iso();
     store.delete_tenant(c.tid(), &c.audit(&at)?).await?;
     purge(c.iso, c.tid(), &hosts).await;
     // Its connections and connectors went with the row; their secrets go too.
-    super::connections::purge_tenant_secrets(c, store, c.tid()).await;
+    super::connections::purge_tenant_secrets(c, store, c.tid(), &oauth_ids).await;
     c.iso.grants.forget_all();
     Ok(SimpleResponse::empty(204))
 }

@@ -43,6 +43,8 @@ pub(crate) struct ConnectionUse {
     pub(crate) spec_json: String,
     /// The KV object of the connection's secret.
     pub(crate) secret_object: Option<String>,
+    /// OAuth2: when the access token replica must be renewed (ms).
+    pub(crate) refresh_at_ms: Option<f64>,
 }
 
 const COLS: &str = "id, tenant_id, connector_id, connector_version, state, labels_json, policy_json, scopes_json, expires_at, secret_set, last_used_at, created_at, updated_at";
@@ -163,7 +165,7 @@ impl Store {
     ) -> Result<Option<ConnectionUse>, StoreError> {
         let rows: Vec<ConnectionUse> = self
             .rows(
-                "SELECT c.id, c.tenant_id, c.connector_id, c.connector_version, c.state, c.policy_json, c.secret_set, v.spec_json, \
+                "SELECT c.id, c.tenant_id, c.connector_id, c.connector_version, c.state, c.policy_json, c.secret_set, v.spec_json, c.refresh_at_ms, \
                  (SELECT r.object FROM vault_records r WHERE r.key = ?3) AS secret_object \
                  FROM connections c JOIN connector_versions v \
                  ON v.connector_id = c.connector_id AND v.version = c.connector_version \

@@ -8,6 +8,7 @@ mod connections;
 mod connectors;
 mod domains;
 mod error;
+mod oauth;
 mod pending;
 mod routes;
 mod tenants;
@@ -20,6 +21,7 @@ pub(crate) use connectors::{
 };
 pub(crate) use domains::{DomainRow, DomainState};
 pub(crate) use error::StoreError;
+pub(crate) use oauth::{Connected, NewState, OAuthConnectionRow, StateRow};
 pub(crate) use vault::{counts_json, IndexChange, VaultIndex};
 
 use super::d1::DB_BINDING;

@@ -30,8 +30,9 @@ fn grant(auth: Value, policy: Option<Value>, state: ConnectionState) -> Grant {
         connector_version: 1,
         state,
         spec: connector(auth),
-        policy: policy.map(|p| Policy::compile(&p, "policy").expect("policy")),
+        policy: policy.map(|p| Rc::new(Policy::compile(&p, "policy").expect("policy"))),
         credential: Some(Credential::ApiKey(Secret::new(b"k-123".to_vec()))),
+        token_refresh_at_ms: None,
     }
 }
 
