@@ -18,7 +18,7 @@ import crypto from "node:crypto";
 import { Readable } from "node:stream";
 import { useHarness } from "./harness.mjs";
 import { SecretScan, logControl } from "./support/secret-scan.mjs";
-import { vaultBindings, show, expectCode, eventually } from "./support/vault.mjs";
+import { vaultBindings, tenantToken, show, expectCode, eventually } from "./support/vault.mjs";
 import { oauthKit, sleep } from "./support/oauth.mjs";
 
 /** PORTICO_OAUTH_TIMEOUT_MS for this file: a token endpoint slower than this times out. */
@@ -435,6 +435,18 @@ describe("oauth: the token keeper", () => {
       assert.equal(r.data.revocation, "not_supported");
       assert.equal(p.stats.revocationRequests, 0);
       await assertGone(s, "not supported");
+    });
+
+    test("a pending connection (no tokens yet): revocation \"none\", nothing sent, disconnected", async () => {
+      const p = await k.provider();
+      const tid = await k.v.createTenant(`tdc${crypto.randomBytes(3).toString("hex")}`);
+      const ctr = await k.connector(p);
+      const init = await k.initiate(tid, { connector_id: ctr.id }, { expect: 201 });
+      const r = await k.v.api("POST", `/tenants/${tid}/connections/${init.data.connection.id}/_disconnect`, { token: tenantToken(tid) });
+      assert.equal(r.status, 200, show(r));
+      assert.equal(r.data.state, "disconnected");
+      assert.equal(r.data.revocation, "none");
+      assert.equal(p.stats.revocationRequests, 0);
     });
 
     test("DELETE revokes too, then removes the connection", async () => {

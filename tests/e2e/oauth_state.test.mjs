@@ -10,9 +10,9 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import net from "node:net";
-import { useHarness, uniq } from "./harness.mjs";
+import { useHarness, uniq, TEST_VAULT_KEYS } from "./harness.mjs";
 import { SecretScan, logControl } from "./support/secret-scan.mjs";
-import { CP, vaultBindings, tenantToken, connectorBody, apiKeyAuth, show, assertProblem, freshSecret } from "./support/vault.mjs";
+import { CP, vaultBindings, tenantToken, connectorBody, apiKeyAuth, show, assertProblem, freshSecret, liveSecret } from "./support/vault.mjs";
 import {
   oauthKit, expectRefusal, REDIRECT_URI, CALLBACK_PATH, SCOPES, STATE_SHAPE, splitState, stateKey, flipAt, b64u, s256,
 } from "./support/oauth.mjs";
@@ -28,7 +28,7 @@ const h = useHarness({
   bindings: vaultBindings(),
   onLog: scan.onLog,
   extraWorkers: ({ porticoWorker }) => [
-    porticoWorker(FIXED_REDIRECT, vaultBindings({ PORTICO_OAUTH_REDIRECT_URI: FIXED_REDIRECT_URI })),
+    porticoWorker(FIXED_REDIRECT, vaultBindings({ PORTICO_VAULT_KEYS: TEST_VAULT_KEYS, PORTICO_OAUTH_REDIRECT_URI: FIXED_REDIRECT_URI })),
   ],
 });
 
@@ -72,6 +72,8 @@ describe("oauth: _initiate and the callback", () => {
     assert.equal(tokenCalls() - before, 0, `${what}: nothing asked of the token endpoint`);
     return out;
   }
+  /** connections.authorized_by (D1): the API's connection document does not show it. */
+  const authorizedBy = async (cid) => (await h.db.prepare("SELECT authorized_by FROM connections WHERE id = ?1").bind(cid).first())?.authorized_by;
   const stateRow = async (state) => h.db.prepare("SELECT * FROM oauth_states WHERE key = ?1").bind(stateKey(state)).first();
 
   describe("_initiate", () => {
@@ -139,13 +141,12 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal((await stateRow(state))?.redirect_uri, FIXED_REDIRECT_URI);
     });
 
-    test("refusals: 422 connector_id (not oauth2, another tenant's, unknown), 404 connection_id of another tenant, 422 connection_id (not oauth2)", async () => {
+    test("refusals: 400 validation_failed naming connector_id (not oauth2, another tenant's, unknown) or connection_id (not oauth2); 404 for another tenant's connection_id", async () => {
       const a = await newTenant();
       const b = await newTenant();
       const names = (r, path) => {
-        assertProblem(r, 422);
-        assert.ok(JSON.stringify(r.data).includes(path), `the problem names ${path}: ${show(r)}`);
-        assert.ok(Array.isArray(r.data.errors) && r.data.errors.some((e) => e.path === path), `errors[] has ${path}: ${show(r)}`);
+        assertProblem(r, 400, "validation_failed");
+        assert.ok(Array.isArray(r.data.errors) && r.data.errors.some((e) => e.path === path), `errors[] names ${path}: ${show(r)}`);
       };
       const apiKeyCtr = await v.connector(connectorBody(idp.url, apiKeyAuth()));
       names(await k.initiate(a, { connector_id: apiKeyCtr }), "connector_id");
@@ -161,6 +162,8 @@ describe("oauth: _initiate and the callback", () => {
       const secret = scan.addSecret(freshSecret(), "api key");
       const apiConn = await v.connection(a, { connector_id: apiKeyCtr, credentials: { api_key: secret } });
       names(await k.initiate(a, { connection_id: apiConn.id }), "connection_id");
+      // Any other field beside connection_id.
+      names(await k.initiate(b, { connection_id: bConn.id, labels: { x: "y" } }), "labels");
       await assertPending(b, bConn.id, "b's connection");
     });
   });
@@ -204,11 +207,17 @@ describe("oauth: _initiate and the callback", () => {
         const conn = await k.get(tid, init.data.connection.id);
         assert.equal(conn.state, "ready");
         assert.deepEqual(conn.scopes, SCOPES, "the granted scopes");
-        assert.equal(conn.authorized_by, `user-of-${tid}`, "authorized_by: the initiating sub");
+        assert.equal(await authorizedBy(conn.id), `user-of-${tid}`, "authorized_by: the initiating sub");
         const t = await k.tokens(tid, conn.id);
         assert.equal(t.has_access_token, true);
         assert.equal(t.has_refresh_token, true);
         assert.equal(t.refreshes, 0);
+        assert.ok(conn.expires_at, "connections.expires_at: the access token's expiry");
+        assert.ok(Math.abs(Date.parse(conn.expires_at) - Date.parse(t.access_expires_at)) <= 1000, `expires_at ${conn.expires_at} vs access_expires_at ${t.access_expires_at}`);
+        // The access-token replica: a vault record of kind connection-secret (KV).
+        const replica = await liveSecret(await h.mf.getKVNamespace("VAULT", "portico"), tid, conn.id);
+        assert.ok(replica, "the access token is written through to the vault (connection-secret)");
+        assert.ok(!replica.value.includes(p.issued[0].access_token), "sealed");
         const proxied = await k.proxy(tid, conn.id, "resource/hello");
         assert.equal(proxied.status, 200, await proxied.clone().text());
         assert.deepEqual(await proxied.json(), { sub: `sub-${client}`, client_id: c.client.id, scope: SCOPES.join(" ") });
@@ -231,7 +240,42 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal((await k.get(tid, init.data.connection.id)).state, "ready");
     });
 
-    test("return_to: a connector return origin or the tenant's active domain; anything else is refused at _initiate with 422 naming return_to, and nothing is created", async () => {
+    test("granted scopes: the token response's scope, else the connector's", async () => {
+      for (const [scope, want] of [[undefined, SCOPES], ["read", ["read"]]]) {
+        const { tid, conn, approval } = await pendingApproval();
+        const at = scan.addSecret(`at_scripted_${crypto.randomBytes(8).toString("hex")}`, "scripted access token");
+        const rt = scan.addSecret(`rt_scripted_${crypto.randomBytes(8).toString("hex")}`, "scripted refresh token");
+        idp.next("token", { grant: "authorization_code", status: 200, body: { access_token: at, token_type: "Bearer", expires_in: 3600, refresh_token: rt, ...(scope ? { scope } : {}) } });
+        const res = await k.callback(approval.path);
+        assert.equal(res.status, 200, `${res.status} ${res.headers.get("x-portico-error")}`);
+        assert.deepEqual((await k.get(tid, conn.id)).scopes, want, `scope ${scope ?? "(none)"}`);
+      }
+    });
+
+    test("the callback belongs to the control plane: on a tenant's data-plane host it exchanges nothing and the state stays usable", async () => {
+      const { host } = await h.addHost({ routes: [] });
+      const { tid, conn, approval } = await pendingApproval();
+      await noTokenCall("data-plane host", async () => {
+        const res = await call.fetch(approval.path, { host });
+        await res.text();
+        assert.notEqual(res.status, 200, "not handled as a callback");
+        assert.notEqual(res.status, 302);
+      });
+      await assertPending(tid, conn.id, "data-plane host");
+      assert.equal((await k.callback(approval.path)).status, 200, "the genuine callback on the control plane");
+    });
+
+    test("the same callback twice at once: one exchange, one success, the other a replay", async () => {
+      const { tid, conn, approval } = await pendingApproval();
+      const before = tokenCalls();
+      const [a, b] = await Promise.all([k.callback(approval.path), k.callback(approval.path)]);
+      const got = [a, b].map((r) => `${r.status} ${r.headers.get("x-portico-error")}`).sort();
+      assert.deepEqual(got, ["200 null", "400 oauth_state_replayed"], JSON.stringify(got));
+      assert.equal(tokenCalls() - before, 1, "one exchange");
+      assert.equal((await k.get(tid, conn.id)).state, "ready");
+    });
+
+    test("return_to: a connector return origin or the tenant's active domain; anything else is refused at _initiate with 400 naming return_to, and nothing is created", async () => {
       const tid = await newTenant();
       const domain = `${uniq("ret")}.test`;
       await h.addDomain({ tenant_id: tid, domain });
@@ -263,15 +307,16 @@ describe("oauth: _initiate and the callback", () => {
         "https://other-tenant.test/",
       ]) {
         const r = await k.initiate(tid, { connector_id: ctr.id, return_to: bad });
-        assertProblem(r, 422);
+        assertProblem(r, 400, "validation_failed");
         assert.ok(Array.isArray(r.data.errors) && r.data.errors.some((e) => e.path === "return_to"), `${bad}: errors[] names return_to: ${show(r)}`);
       }
       // Re-authorising an existing connection with a bad return_to: refused too.
       const existing = (await v.api("GET", `/tenants/${tid}/connections?limit=100`, { token: tenantToken(tid) })).data.items[0];
       const r = await k.initiate(tid, { connection_id: existing.id, return_to: "https://evil.example/" });
-      assertProblem(r, 422);
-      assert.equal(await listed(), n0, "no connection was created");
+      assertProblem(r, 400, "validation_failed");
+      assert.ok(r.data.errors.some((e) => e.path === "return_to"), show(r));
       assert.equal(await rows(), s0, "no state was stored");
+      assert.equal(await listed(), n0, "no connection was created by a refused _initiate");
     });
 
     test("re-authorising a ready connection: 200, it stays ready on its old tokens until the callback replaces them", async () => {
@@ -292,7 +337,7 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal((await res.json()).sub, "bob", "the new tokens");
       const c = await k.get(tid, conn.id);
       assert.equal(c.state, "ready");
-      assert.equal(c.authorized_by, "second-user");
+      assert.equal(await authorizedBy(conn.id), "second-user");
     });
 
     test("an oauth2 connection made with POST …/connections (pending) is connected through _initiate with its connection_id", async () => {
@@ -489,7 +534,7 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal(res.status, 200, res.headers.get("x-portico-error"));
       const c = await k.get(tid, conn.id);
       assert.equal(c.state, "ready");
-      assert.equal(c.authorized_by, "second-user");
+      assert.equal(await authorizedBy(conn.id), "second-user", "authorized_by: the sub of the initiation that completed");
     });
 
     test("tenant binding: A's state completes only A's connection; a code issued for B's state fails PKCE at the provider (502 oauth_exchange_failed)", async () => {

@@ -66,6 +66,7 @@ export async function expectRefusal(res, status, code, what = "") {
  */
 export function oauthKit({ h, call, scan, stateScan, v = vaultKit(call) }) {
   const providers = [];
+  /** provider → { client id → secret } */
   const clientSecrets = new Map();
 
   const kit = {
@@ -79,12 +80,14 @@ export function oauthKit({ h, call, scan, stateScan, v = vaultKit(call) }) {
      */
     async provider({ ttl = 3600, redirectUris = [REDIRECT_URI], ...opts } = {}) {
       const clients = {};
+      const secrets = {};
       for (const [kind, c] of Object.entries(CLIENTS)) {
         const secret = kind === "public" ? null : scan.addSecret(freshSecret(`cs_${kind}_`), `client secret ${kind}`);
-        clientSecrets.set(c.id, secret);
+        secrets[c.id] = secret;
         clients[c.id] = { ...(secret ? { secret } : {}), auth: c.auth, redirect_uris: redirectUris };
       }
       const idp = await startOAuthProvider({ clients, ttl, ...opts });
+      clientSecrets.set(idp, secrets);
       providers.push(idp);
       return idp;
     },
@@ -92,7 +95,7 @@ export function oauthKit({ h, call, scan, stateScan, v = vaultKit(call) }) {
     /** The `auth` object of an oauth2 connector version for `idp`. */
     auth(idp, { client = "basic", scopes = SCOPES, returnOrigins = RETURN_ORIGINS, revocation = true, tokenUrl, authorizationUrl, secret } = {}) {
       const c = CLIENTS[client];
-      const s = secret ?? clientSecrets.get(c.id);
+      const s = secret ?? clientSecrets.get(idp)?.[c.id];
       return {
         type: "oauth2",
         authorization_url: authorizationUrl ?? idp.authorizeUrl,
@@ -165,7 +168,12 @@ export function oauthKit({ h, call, scan, stateScan, v = vaultKit(call) }) {
       const approval = await kit.approve(init.data.authorize_url, { sub });
       const res = await kit.callback(approval.path);
       const text = await res.clone().text();
-      assert.equal(res.status, returnTo ? 302 : 200, `callback: ${res.status} ${res.headers.get("x-portico-error")} ${text.slice(0, 300)}`);
+      if (res.status !== (returnTo ? 302 : 200)) {
+        // Diagnostics: what Portico logged about this connection.
+        await sleep(100);
+        const lines = scan.logs.filter((l) => l.message.includes(init.data.connection.id)).map((l) => l.message);
+        assert.fail(`callback: ${res.status} ${res.headers.get("x-portico-error")} ${text.slice(0, 300)}; logs: ${JSON.stringify(lines).slice(0, 1500)}`);
+      }
       const conn = await kit.get(tid, init.data.connection.id);
       assert.equal(conn.state, "ready", `connected: ${JSON.stringify(conn)}`);
       return { init, approval, res, conn };
