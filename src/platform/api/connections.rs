@@ -297,6 +297,9 @@ pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResp
     let row = require_connection(c, store).await?;
     let revocation = super::oauth::revoke(c, store, &row.id).await?;
     delete_secret(c, store, &row.id).await?;
+    if revocation.is_some() {
+        store.clear_connection_token(c.tid(), &row.id).await?;
+    }
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
     let at = now_iso();
     store
