@@ -28,6 +28,9 @@ pub(crate) struct ConnectionRow {
     pub(crate) updated_at: String,
     /// The connector version's `auth.type`.
     pub(crate) auth_type: Option<String>,
+    /// OAuth2: the `sub` that completed the authorization.
+    #[serde(default)]
+    pub(crate) authorized_by: Option<String>,
 }
 
 /// A connection with its connector version's spec (for proxied calls).
@@ -74,6 +77,7 @@ impl ConnectionRow {
             "policy": parse(self.policy_json.as_deref()),
             "scopes": parse(self.scopes_json.as_deref()),
             "expires_at": self.expires_at,
+            "authorized_by": self.authorized_by,
             "secret_set": self.secret_set > 0.0,
             "last_used_at": self.last_used_at,
             "created_at": self.created_at,
@@ -116,7 +120,7 @@ impl Store {
         let rows: Vec<ConnectionRow> = self
             .rows(
                 &format!(
-                    "SELECT {COLS}, {AUTH_TYPE} FROM connections WHERE tenant_id = ?1 AND id = ?2"
+                    "SELECT {COLS}, authorized_by, {AUTH_TYPE} FROM connections WHERE tenant_id = ?1 AND id = ?2"
                 ),
                 &[s(tid), s(id)],
             )
@@ -133,7 +137,7 @@ impl Store {
         let mut rows: Vec<ConnectionRow> = self
             .rows(
                 &format!(
-                    "SELECT {COLS}, {AUTH_TYPE} FROM connections WHERE tenant_id = ?4 \
+                    "SELECT {COLS}, authorized_by, {AUTH_TYPE} FROM connections WHERE tenant_id = ?4 \
                      AND (?1 IS NULL OR created_at > ?1 OR (created_at = ?1 AND id > ?2)) \
                      ORDER BY created_at, id LIMIT ?3"
                 ),

@@ -334,4 +334,19 @@ impl Store {
             .await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
+
+    /// Forgets a disconnected connection's access-token expiry.
+    pub(crate) async fn clear_connection_token(
+        &self,
+        tid: &str,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        self.stmt(
+            "UPDATE connections SET expires_at = NULL, refresh_at_ms = NULL WHERE tenant_id = ?1 AND id = ?2",
+            &[s(tid), s(id)],
+        )?
+        .run()
+        .await?;
+        Ok(())
+    }
 }
