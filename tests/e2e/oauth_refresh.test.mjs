@@ -67,6 +67,7 @@ describe("oauth: the token keeper", () => {
       assert.equal(t0.has_access_token, true);
       assert.equal(t0.has_refresh_token, true);
       assert.equal(t0.refreshes, 0);
+      assert.equal(t0.needs_reauth, false);
       assert.equal(t0.refresh_failures, 0);
       assert.equal(t0.cooldown_until, null);
       const exp = ISO(t0.access_expires_at);
@@ -326,6 +327,7 @@ describe("oauth: the token keeper", () => {
         const t = await k.tokens(s.tid, s.conn.id);
         assert.equal(t.has_refresh_token, true, `${what}: the refresh token is kept`);
         assert.equal(t.has_access_token, true, `${what}: the access token is kept`);
+        assert.equal(t.needs_reauth, true, `${what}: needs_reauth in …/tokens`);
         assert.ok(t.last_error, `${what}: last_error`);
         assert.equal(t.cooldown_until, null, `${what}: no cooldown`);
         if (what.startsWith("invalid_grant")) {
@@ -404,6 +406,7 @@ describe("oauth: the token keeper", () => {
       assert.equal(r.status, 200, show(r));
       assert.equal(r.data.state, "disconnected");
       assert.equal(r.data.revocation, "revoked");
+      assert.equal(r.data.expires_at, null, "expires_at cleared");
       assert.equal(p.revokeLog.length, 1);
       assert.equal(p.revokeLog[0].form.token, rt, "the refresh token is revoked");
       assert.match(p.revokeLog[0].headers.authorization ?? "", /^Basic /, "with the connector's client auth");

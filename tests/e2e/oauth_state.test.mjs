@@ -72,8 +72,6 @@ describe("oauth: _initiate and the callback", () => {
     assert.equal(tokenCalls() - before, 0, `${what}: nothing asked of the token endpoint`);
     return out;
   }
-  /** connections.authorized_by (D1): the API's connection document does not show it. */
-  const authorizedBy = async (cid) => (await h.db.prepare("SELECT authorized_by FROM connections WHERE id = ?1").bind(cid).first())?.authorized_by;
   const stateRow = async (state) => h.db.prepare("SELECT * FROM oauth_states WHERE key = ?1").bind(stateKey(state)).first();
 
   describe("_initiate", () => {
@@ -207,7 +205,7 @@ describe("oauth: _initiate and the callback", () => {
         const conn = await k.get(tid, init.data.connection.id);
         assert.equal(conn.state, "ready");
         assert.deepEqual(conn.scopes, SCOPES, "the granted scopes");
-        assert.equal(await authorizedBy(conn.id), `user-of-${tid}`, "authorized_by: the initiating sub");
+        assert.equal(conn.authorized_by, `user-of-${tid}`, "authorized_by: the initiating sub, shown on the connection");
         const t = await k.tokens(tid, conn.id);
         assert.equal(t.has_access_token, true);
         assert.equal(t.has_refresh_token, true);
@@ -337,7 +335,7 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal((await res.json()).sub, "bob", "the new tokens");
       const c = await k.get(tid, conn.id);
       assert.equal(c.state, "ready");
-      assert.equal(await authorizedBy(conn.id), "second-user");
+      assert.equal(c.authorized_by, "second-user");
     });
 
     test("an oauth2 connection made with POST …/connections (pending) is connected through _initiate with its connection_id", async () => {
@@ -349,30 +347,46 @@ describe("oauth: _initiate and the callback", () => {
   });
 
   describe("callback refusals: the documented code, nothing asked of the provider, the connection stays pending", () => {
-    test("no state, repeated or overlong parameters: refused before any state is used (the genuine callback completes after)", async () => {
-      const { tid, conn, approval, state, code } = await pendingApproval();
+    test("no state, or a repeated or overlong state: 400 oauth_state_missing / oauth_callback_malformed", async () => {
+      const { tid, conn, state, code } = await pendingApproval();
       await noTokenCall("refusals", async () => {
         await expectRefusal(await k.callback(`code=${encodeURIComponent(code)}`), 400, "oauth_state_missing", "no state");
         await expectRefusal(await k.callback(`state=&code=${encodeURIComponent(code)}`), 400, "oauth_state_missing", "empty state");
         await expectRefusal(await k.callback(""), 400, "oauth_state_missing", "nothing at all");
-        await expectRefusal(await k.callback(`state=${state}&state=${state}&code=${code}`), 400, "oauth_callback_malformed", "state twice");
-        await expectRefusal(await k.callback(`state=${state}&code=${code}&code=${code}`), 400, "oauth_callback_malformed", "code twice");
-        await expectRefusal(await k.callback(`state=${state}&code=${"c".repeat(5000)}`), 400, "oauth_callback_malformed", "overlong code");
         await expectRefusal(await k.callback(`state=${state}${"s".repeat(5000)}&code=${code}`), 400, "oauth_callback_malformed", "overlong state");
+        await expectRefusal(await k.callback(`state=${state}&state=${state}&code=${code}`), 400, "oauth_callback_malformed", "state twice");
       });
       await assertPending(tid, conn.id, "after the refusals");
-      const res = await k.callback(approval.path);
-      assert.equal(res.status, 200, `the state was not used by them: ${res.headers.get("x-portico-error")}`);
+      // Whether a repeated state counts as "a well-formed state" (consumed) is not asserted.
     });
 
-    test("no code: 400 oauth_code_missing", async () => {
-      const { tid, conn, state } = await pendingApproval();
-      await noTokenCall("no code", async () => {
-        await expectRefusal(await k.callback(`state=${state}`), 400, "oauth_code_missing", "no code");
-        await expectRefusal(await k.callback(`state=${state}&code=`), 400, "oauth_code_missing", "empty code");
-        await expectRefusal(await k.callback(`state=${state}&iss=${encodeURIComponent(idp.issuer)}`), 400, "oauth_code_missing", "iss but no code");
-      });
-      await assertPending(tid, conn.id, "no code");
+    test("a repeated or overlong code beside a well-formed state: 400 oauth_callback_malformed, and the state is consumed (docs: any well-formed state in a refused callback is)", async () => {
+      for (const [what, query] of [
+        ["code twice", (st, c) => `state=${st}&code=${c}&code=${c}`],
+        ["overlong code", (st) => `state=${st}&code=${"c".repeat(5000)}`],
+      ]) {
+        const { tid, conn, approval, state, code } = await pendingApproval();
+        await noTokenCall(what, async () => {
+          await expectRefusal(await k.callback(query(state, code)), 400, "oauth_callback_malformed", what);
+          await expectRefusal(await k.callback(approval.path), 400, "oauth_state_replayed", `${what}: the genuine callback after it`);
+        });
+        await assertPending(tid, conn.id, what);
+      }
+    });
+
+    test("no code: 400 oauth_code_missing, and the state is consumed", async () => {
+      for (const [what, query] of [
+        ["no code", (st) => `state=${st}`],
+        ["empty code", (st) => `state=${st}&code=`],
+        ["iss but no code", (st) => `state=${st}&iss=${encodeURIComponent(idp.issuer)}`],
+      ]) {
+        const { tid, conn, approval, state } = await pendingApproval();
+        await noTokenCall(what, async () => {
+          await expectRefusal(await k.callback(query(state)), 400, "oauth_code_missing", what);
+          await expectRefusal(await k.callback(approval.path), 400, "oauth_state_replayed", `${what}: the genuine callback after it`);
+        });
+        await assertPending(tid, conn.id, what);
+      }
     });
 
     test("provider error (also with a code beside it): 400 oauth_provider_error, and the state is consumed", async () => {
@@ -402,6 +416,14 @@ describe("oauth: _initiate and the callback", () => {
         await expectRefusal(await k.callback(approval.path), 400, "oauth_state_replayed", "the genuine callback after it");
       });
       await assertPending(t2, conn.id, "error beside a code");
+
+      // The checks run in the table's order: a provider error on a used state is still a provider error.
+      const used = await pendingApproval();
+      assert.equal((await k.callback(used.approval.path)).status, 200);
+      await noTokenCall("error on a used state", async () => {
+        await expectRefusal(await k.callback(`error=access_denied&state=${used.state}`), 400, "oauth_provider_error", "error on a used state");
+      });
+      assert.equal((await k.get(used.tid, used.conn.id)).state, "ready", "the completed connection is untouched");
     });
 
     test("malformed states: 400 oauth_state_malformed", async () => {
@@ -461,6 +483,7 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal(aged.meta.changes, 1);
       await noTokenCall("expired", async () => {
         await expectRefusal(await k.callback(approval.path), 400, "oauth_state_expired", "aged row");
+        await expectRefusal(await k.callback(approval.path), 400, "oauth_state_replayed", "consumed by the refusal");
       });
       await assertPending(tid, conn.id, "expired");
     });
@@ -484,6 +507,13 @@ describe("oauth: _initiate and the callback", () => {
       });
       await assertPending(tid, a.conn.id, "MAC altered");
       await assertPending(tid, c.conn.id, "MAC swapped");
+      await noTokenCall("after tampering", async () => {
+        // The altered states were well-formed: the rows they named are consumed.
+        await expectRefusal(await k.callback(a.approval.path), 400, "oauth_state_replayed", "a after its MAC was altered");
+        await expectRefusal(await k.callback(c.approval.path), 400, "oauth_state_replayed", "c after the swap");
+      });
+      // d's row was never named: it completes.
+      assert.equal((await k.callback(d.approval.path)).status, 200, "d completes");
 
       // Rows rebound in D1: each must fail the MAC.
       const rebinds = [
@@ -512,6 +542,7 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal(del.status, 204, show(del));
       await noTokenCall("deleted", async () => {
         await expectRefusal(await k.callback(approval.path), 400, "oauth_state_mismatch", "connection gone");
+        await expectRefusal(await k.callback(approval.path), 400, "oauth_state_replayed", "consumed by the refusal");
       });
       const gone = await v.api("GET", `/tenants/${tid}/connections/${conn.id}`, { token: tenantToken(tid) });
       assert.equal(gone.status, 404, "not resurrected");
@@ -534,7 +565,7 @@ describe("oauth: _initiate and the callback", () => {
       assert.equal(res.status, 200, res.headers.get("x-portico-error"));
       const c = await k.get(tid, conn.id);
       assert.equal(c.state, "ready");
-      assert.equal(await authorizedBy(conn.id), "second-user", "authorized_by: the sub of the initiation that completed");
+      assert.equal(c.authorized_by, "second-user", "authorized_by: the sub of the initiation that completed");
     });
 
     test("tenant binding: A's state completes only A's connection; a code issued for B's state fails PKCE at the provider (502 oauth_exchange_failed)", async () => {
