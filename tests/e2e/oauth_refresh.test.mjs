@@ -301,6 +301,8 @@ describe("oauth: the token keeper", () => {
         assert.ok(t.refresh_failures >= 1, `${what}: refresh_failures`);
         assert.ok(t.last_error, `${what}: last_error`);
         assert.equal(t.has_refresh_token, true);
+        // "a transient failure retries after the cooldown" (the alarm).
+        assert.ok(t.next_alarm_at && ISO(t.next_alarm_at) >= ISO(t.cooldown_until) - 1000, `${what}: next_alarm_at ${t.next_alarm_at} after cooldown_until ${t.cooldown_until}`);
       }));
     });
 
@@ -356,6 +358,29 @@ describe("oauth: the token keeper", () => {
   });
 
   describe("alarm", () => {
+    test("lifetimes under 10 minutes: the alarm is 5 minutes before expiry, or at once / the midpoint when that comes first — never later than the midpoint", async () => {
+      const late = [];
+      for (const lifetime of [480, 300]) {
+        const p = await k.provider({ ttl: 3600 });
+        p.options.reportedTtl = lifetime;
+        let t;
+        try {
+          const s = await k.ready(p);
+          t = await k.tokens(s.tid, s.conn.id);
+        } finally {
+          p.options.reportedTtl = undefined;
+        }
+        if (t.refreshes >= 1) continue; // "at once": already refreshed by the alarm
+        assert.ok(t.next_alarm_at, `${lifetime} s: an alarm`);
+        const obtained = ISO(t.access_expires_at) - lifetime * 1000;
+        const at = ISO(t.next_alarm_at) - obtained;
+        if (at > (lifetime * 1000) / 2 + 1000) {
+          late.push(`${lifetime} s lifetime: alarm ${Math.round(at / 1000)} s after the token was obtained (next_alarm_at ${t.next_alarm_at}, access_expires_at ${t.access_expires_at}); docs: 5 minutes before expiry (${Math.max(0, lifetime - 300)} s) or the midpoint (${lifetime / 2} s)`);
+        }
+      }
+      assert.deepEqual(late, [], late.join("; "));
+    });
+
     test("the alarm refreshes a connection nobody calls, and sets the next one 5 minutes before the new expiry", async () => {
       const p = await k.provider({ ttl: 3600 });
       const s = await readyShort(p);
