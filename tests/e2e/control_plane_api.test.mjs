@@ -667,7 +667,15 @@ describe("OpenAPI document and operation table", () => {
   test("every documented operation exists and needs a token (401 without one)", async () => {
     const doc = await getDoc();
     for (const { method, path } of specOps(doc)) {
+      // The two public operations: the document itself, and the OAuth callback (its
+      // state is the credential: without one it is refused as such, not with a 401).
       if (path === "/api/v1/openapi.json") continue;
+      if (path === "/api/v1/oauth/callback") {
+        const r = await api(method, "/oauth/callback", { auth: null });
+        assert.equal(r.status, 400);
+        assert.equal(r.headers.get("x-portico-error"), "oauth_state_missing");
+        continue;
+      }
       const concrete = path.replace(/\{[^}]+\}/g, "dummy-1");
       const r = await api(method, concrete.slice("/api/v1".length), { auth: null });
       assertProblem(r, 401, "unauthorized");
