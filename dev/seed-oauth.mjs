@@ -21,14 +21,9 @@
 // PORTICO_DEV_URL (http://127.0.0.1:8787), PORTICO_DEV_API_HOST (api.localhost) and
 // PORTICO_DEV_OIDC (http://127.0.0.1:9003) override where things are. Tokens come
 // from scripts/token.mjs (the committed development key).
-import http from "node:http";
-import { execFileSync } from "node:child_process";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const SERVER = new URL(process.env.PORTICO_DEV_URL ?? "http://127.0.0.1:8787");
-const API_HOST = process.env.PORTICO_DEV_API_HOST ?? "api.localhost";
+import { api, devToken, expect, listAll, waitForServer } from "./dev-api.mjs";
+
 const OIDC = (process.env.PORTICO_DEV_OIDC ?? "http://127.0.0.1:9003").replace(/\/+$/, "");
 const CONNECTOR_NAME = "Demo OAuth";
 
@@ -38,82 +33,11 @@ const waitIdx = args.indexOf("--wait");
 const wait = waitIdx >= 0 ? Number(args[waitIdx + 1]) || 180 : null;
 const log = (msg) => (printId ? process.stderr : process.stdout).write(`seed-oauth: ${msg}\n`);
 
-/** A development control-plane token from scripts/token.mjs. */
-const token = () =>
-  execFileSync(process.execPath, [join(ROOT, "scripts/token.mjs"), "--sub", "dev-seed", "--scope", "connectors:read connectors:write"], {
-    encoding: "utf8",
-  }).trim();
-
-/** One management-API call on the control-plane host: { status, data, text }. */
-function api(method, path, { auth, body } = {}) {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolvePromise, reject) => {
-    const req = http.request(
-      {
-        host: SERVER.hostname,
-        port: SERVER.port || 80,
-        method,
-        path: `/api/v1${path}`,
-        headers: {
-          host: API_HOST,
-          ...(auth ? { authorization: `Bearer ${auth}` } : {}),
-          ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
-        },
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let data = null;
-          try {
-            data = text ? JSON.parse(text) : null;
-          } catch {
-            data = null;
-          }
-          resolvePromise({ status: res.statusCode, data, text });
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
-function expect(r, status, what) {
-  if (r.status !== status) {
-    const code = r.data?.code ? ` ${r.data.code}` : "";
-    throw new Error(`${what}: HTTP ${r.status}${code} ${JSON.stringify(r.data?.errors ?? r.data?.detail ?? r.text.slice(0, 300))}`);
-  }
-  return r.data;
-}
-
-async function waitForServer(seconds) {
-  const until = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      if ((await api("GET", "/openapi.json")).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error(`no answer from ${SERVER.origin} (Host: ${API_HOST}) within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
+const token = () => devToken(["--scope", "connectors:read connectors:write"]);
 
 async function findConnector(cp) {
-  let cursor = null;
-  do {
-    const q = `?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-    const page = expect(await api("GET", `/connectors${q}`, { auth: cp }), 200, "list connectors");
-    const hit = page.items.find((c) => c.global && c.name === CONNECTOR_NAME);
-    if (hit) return hit.id;
-    cursor = page.next_cursor;
-  } while (cursor);
-  return null;
+  const hit = (await listAll("/connectors", cp)).find((c) => c.global && c.name === CONNECTOR_NAME);
+  return hit?.id ?? null;
 }
 
 try {

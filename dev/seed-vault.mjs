@@ -20,14 +20,9 @@
 // PORTICO_DEV_URL (http://127.0.0.1:8787), PORTICO_DEV_API_HOST (api.localhost) and
 // PORTICO_DEV_ORIGIN (http://127.0.0.1:9001) override where things are.
 // Tokens come from scripts/token.mjs (the committed development key).
-import http from "node:http";
-import { execFileSync } from "node:child_process";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const SERVER = new URL(process.env.PORTICO_DEV_URL ?? "http://127.0.0.1:8787");
-const API_HOST = process.env.PORTICO_DEV_API_HOST ?? "api.localhost";
+import { API_HOST, SERVER, api, devToken, expect, listAll, waitForServer } from "./dev-api.mjs";
+
 const ORIGIN = process.env.PORTICO_DEV_ORIGIN ?? "http://127.0.0.1:9001";
 const TENANT = "acme";
 const CONNECTOR_NAME = "Demo API";
@@ -42,87 +37,6 @@ const value = (name, fallback) => {
 };
 const printId = flag("print-id");
 const log = (msg) => (printId ? process.stderr : process.stdout).write(`seed-vault: ${msg}\n`);
-
-/** A development token from scripts/token.mjs. */
-function token(extra) {
-  return execFileSync(process.execPath, [join(ROOT, "scripts/token.mjs"), "--sub", "dev-seed", ...extra], {
-    encoding: "utf8",
-  }).trim();
-}
-
-/** One management-API call on the control-plane host: { status, data, text }. */
-function api(method, path, { auth, body } = {}) {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolvePromise, reject) => {
-    const req = http.request(
-      {
-        host: SERVER.hostname,
-        port: SERVER.port || 80,
-        method,
-        path: `/api/v1${path}`,
-        headers: {
-          host: API_HOST,
-          ...(auth ? { authorization: `Bearer ${auth}` } : {}),
-          ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
-        },
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let data = null;
-          try {
-            data = text ? JSON.parse(text) : null;
-          } catch {
-            // not JSON (the proxy's plain-text errors); keep the text
-          }
-          resolvePromise({ status: res.statusCode, data, text });
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
-function expect(r, status, what) {
-  if (r.status !== status) {
-    const code = r.data?.code ? ` ${r.data.code}` : "";
-    throw new Error(`${what}: HTTP ${r.status}${code} ${r.data?.detail ?? r.text.slice(0, 300)}`);
-  }
-  return r.data;
-}
-
-/** Every item of a paged list. */
-async function listAll(path, auth) {
-  const items = [];
-  let cursor = null;
-  do {
-    const q = `?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-    const page = expect(await api("GET", `${path}${q}`, { auth }), 200, `GET ${path}`);
-    items.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor);
-  return items;
-}
-
-async function waitForServer(seconds) {
-  const until = Date.now() + seconds * 1000;
-  for (;;) {
-    try {
-      const r = await api("GET", "/openapi.json");
-      if (r.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error(`no answer from ${SERVER.origin} (Host: ${API_HOST}) within ${seconds} s`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
 
 /** The global "Demo API" connector with a primary version (created when missing). */
 async function demoConnector(cp) {
@@ -178,8 +92,8 @@ async function demoConnection(acme, connectorId) {
 try {
   const wait = value("wait", null);
   if (wait !== null) await waitForServer(Number(wait) || 180);
-  const cp = token(["--scope", "connectors:read connectors:write"]);
-  const acme = token(["--tenant", TENANT, "--scope", "connections:read connections:write connections:proxy"]);
+  const cp = devToken(["--scope", "connectors:read connectors:write"]);
+  const acme = devToken(["--tenant", TENANT, "--scope", "connections:read connections:write connections:proxy"]);
   const connectorId = await demoConnector(cp);
   const connectionId = await demoConnection(acme, connectorId);
   if (printId) {

@@ -70,7 +70,7 @@ async fn spec_of(
         .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))
 }
 
-pub(super) fn max_connections(c: &Call<'_>) -> u64 {
+fn max_connections(c: &Call<'_>) -> u64 {
     crate::platform::env::var(c.env, "PORTICO_MAX_CONNECTIONS_PER_TENANT")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_MAX_CONNECTIONS)
@@ -93,14 +93,15 @@ pub(super) async fn get(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, P
     ))
 }
 
-/// `POST /tenants/{tid}/connections`.
-pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
-    c.require_tenant(store).await?;
-    let body = read_json(c.req).await?;
-    let new = connection_create(&body).map_err(Problem::validation)?;
-    // Only connectors this tenant may see: global ones and its own.
+/// A connector a new connection of the tenant may use (global ones and its own):
+/// its id, primary version and that version's spec.
+pub(super) async fn primary_of(
+    c: &Call<'_>,
+    store: &Store,
+    connector_id: &str,
+) -> Result<(String, u32, ConnectorSpec), Problem> {
     let connector = store
-        .get_connector(&new.connector_id)
+        .get_connector(connector_id)
         .await?
         .filter(|r| r.owner_tenant_id.as_deref().is_none_or(|o| o == c.tid()))
         .ok_or_else(|| field_error("connector_id", "no such connector"))?;
@@ -111,7 +112,12 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         .ok_or_else(|| field_error("connector_id", "the connector has no published version"))?;
     let spec = ConnectorSpec::from_stored(&primary.spec())
         .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))?;
-    check_credentials(new.credentials.as_ref(), &spec.auth).map_err(Problem::validation)?;
+    Ok((connector.id, primary.number(), spec))
+}
+
+/// A new connection's id, within the tenant's budget
+/// (`PORTICO_MAX_CONNECTIONS_PER_TENANT`).
+pub(super) async fn new_connection_id(c: &Call<'_>, store: &Store) -> Result<String, Problem> {
     let count = store.count_connections(c.tid()).await?;
     let max = max_connections(c);
     if count >= max {
@@ -120,7 +126,17 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             &format!("the tenant already has {count} connections; at most {max} are allowed (PORTICO_MAX_CONNECTIONS_PER_TENANT)"),
         ));
     }
-    let id = new_id("conn_").map_err(|e| Problem::internal().caused_by(e))?;
+    new_id("conn_").map_err(|e| Problem::internal().caused_by(e))
+}
+
+/// `POST /tenants/{tid}/connections`.
+pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
+    c.require_tenant(store).await?;
+    let body = read_json(c.req).await?;
+    let new = connection_create(&body).map_err(Problem::validation)?;
+    let (connector_id, version, spec) = primary_of(c, store, &new.connector_id).await?;
+    check_credentials(new.credentials.as_ref(), &spec.auth).map_err(Problem::validation)?;
+    let id = new_connection_id(c, store).await?;
     let state = match spec.auth {
         AuthSpec::OAuth2(_) => ConnectionState::Pending,
         AuthSpec::ApiKey { .. } | AuthSpec::Basic | AuthSpec::None => ConnectionState::Ready,
@@ -154,8 +170,8 @@ pub(super) async fn create(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
             &NewConnection {
                 id: &id,
                 tenant_id: c.tid(),
-                connector_id: &connector.id,
-                connector_version: primary.number(),
+                connector_id: &connector_id,
+                connector_version: version,
                 state: state.as_str(),
                 labels_json: &labels,
                 policy_json: policy.as_deref(),

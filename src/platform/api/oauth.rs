@@ -4,13 +4,13 @@
 //! keeper) and the keeper's status. The decisions are pure (`crate::oauth`).
 
 use super::call::{json_response, now_iso, read_json, Call};
-use super::connections::max_connections;
+use super::connections::{new_connection_id, primary_of};
 use super::connectors::field_error;
-use crate::api::time::{iso8601, new_id};
+use crate::api::time::iso8601;
 use crate::api::Problem;
 use crate::connection::body::connection_create;
 use crate::connection::ConnectionState;
-use crate::connector::{AuthSpec, ConnectorSpec, OAuth2Spec, VersionState};
+use crate::connector::{AuthSpec, ConnectorSpec, OAuth2Spec};
 use crate::message::HeaderAccess;
 use crate::message::SimpleResponse;
 use crate::oauth::authorize::{
@@ -23,7 +23,8 @@ use crate::oauth::token_set::TokenSet;
 use crate::platform::env::var;
 use crate::platform::keeper_client;
 use crate::platform::store::{
-    AuditCx, Connected, GuardedWrite, IndexChange, NewConnection, NewState, StateRow, Store,
+    AuditCx, Connected, GuardedWrite, IndexChange, NewConnection, NewState, OAuthConnectionRow,
+    StateRow, Store,
 };
 use crate::platform::token_keeper::protocol::Outcome;
 use crate::platform::token_keeper::{load_client, oauth_timeout_ms, post_form};
@@ -44,6 +45,13 @@ fn oauth_spec(spec: &ConnectorSpec) -> Option<&OAuth2Spec> {
         AuthSpec::OAuth2(o) => Some(o),
         _ => None,
     }
+}
+
+/// The spec of the connector version a connection uses.
+fn row_spec(row: &OAuthConnectionRow) -> Result<ConnectorSpec, Problem> {
+    let v: Value = serde_json::from_str(&row.spec_json).unwrap_or(Value::Null);
+    ConnectorSpec::from_stored(&v)
+        .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))
 }
 
 /// The id the PKCE verifier of state `key` is sealed under.
@@ -92,12 +100,7 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
                 .oauth_connection(c.tid(), id)
                 .await?
                 .ok_or_else(|| Problem::not_found("connection"))?;
-            let spec = ConnectorSpec::from_stored(
-                &serde_json::from_str(&row.spec_json).unwrap_or(Value::Null),
-            )
-            .map_err(|_| {
-                Problem::internal().caused_by("stored connector spec does not validate")
-            })?;
+            let spec = row_spec(&row)?;
             if oauth_spec(&spec).is_none() {
                 return Err(field_error("connection_id", "is not an oauth2 connection"));
             }
@@ -105,28 +108,14 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
         }
         None => {
             let new = connection_create(&body).map_err(Problem::validation)?;
-            let connector = store
-                .get_connector(&new.connector_id)
-                .await?
-                .filter(|r| r.owner_tenant_id.as_deref().is_none_or(|o| o == c.tid()))
-                .ok_or_else(|| field_error("connector_id", "no such connector"))?;
-            let versions = store.list_versions(&connector.id).await?;
-            let primary = versions
-                .iter()
-                .find(|v| v.state() == VersionState::Primary)
-                .ok_or_else(|| {
-                    field_error("connector_id", "the connector has no published version")
-                })?;
-            let spec = ConnectorSpec::from_stored(&primary.spec()).map_err(|_| {
-                Problem::internal().caused_by("stored connector spec does not validate")
-            })?;
+            let (connector_id, version, spec) = primary_of(c, store, &new.connector_id).await?;
             if oauth_spec(&spec).is_none() {
                 return Err(field_error(
                     "connector_id",
                     "the connector does not use oauth2",
                 ));
             }
-            let id = create_pending(c, store, &new, &connector.id, primary.number()).await?;
+            let id = create_pending(c, store, &new, &connector_id, version).await?;
             (id, spec, true)
         }
     };
@@ -211,15 +200,7 @@ async fn create_pending(
     connector_id: &str,
     version: u32,
 ) -> Result<String, Problem> {
-    let count = store.count_connections(c.tid()).await?;
-    let max = max_connections(c);
-    if count >= max {
-        return Err(Problem::conflict(
-            "",
-            &format!("the tenant already has {count} connections; at most {max} are allowed (PORTICO_MAX_CONNECTIONS_PER_TENANT)"),
-        ));
-    }
-    let id = new_id("conn_").map_err(|e| Problem::internal().caused_by(e))?;
+    let id = new_connection_id(c, store).await?;
     let labels = serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into());
     let policy = new.policy.as_ref().map(|p| p.to_json().to_string());
     let at = now_iso();
@@ -560,12 +541,7 @@ pub(super) async fn tokens(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         .oauth_connection(c.tid(), c.m.param("cid"))
         .await?
         .ok_or_else(|| Problem::not_found("connection"))?;
-    let spec =
-        ConnectorSpec::from_stored(&serde_json::from_str(&row.spec_json).unwrap_or(Value::Null))
-            .map_err(|_| {
-                Problem::internal().caused_by("stored connector spec does not validate")
-            })?;
-    if oauth_spec(&spec).is_none() {
+    if oauth_spec(&row_spec(&row)?).is_none() {
         return Err(Problem::conflict("", "the connection does not use oauth2"));
     }
     let status = keeper_client::status(c.env, c.tid(), &row.id)
@@ -584,9 +560,7 @@ pub(super) async fn revoke(
     let Some(row) = store.oauth_connection(c.tid(), cid).await? else {
         return Ok(None);
     };
-    let spec =
-        ConnectorSpec::from_stored(&serde_json::from_str(&row.spec_json).unwrap_or(Value::Null));
-    if !matches!(spec.as_ref().map(|s| &s.auth), Ok(AuthSpec::OAuth2(_))) {
+    if oauth_spec(&row_spec(&row)?).is_none() {
         return Ok(None);
     }
     keeper_client::revoke(c.env, c.tid(), cid)
