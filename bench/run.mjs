@@ -94,7 +94,8 @@ const REFRESH_TTL = num("BENCH_REFRESH_TTL", 2);
 
 const origin = await startOrigin({ port: 0 });
 const dir = mkdtempSync(join(tmpdir(), "portico-bench-"));
-const client = makeClient(Math.max(C, LC));
+// Idle connections closed after 2 s: rows pause (audit settles, the keeper table's waits).
+const client = makeClient(Math.max(C, LC), { idleMs: 2000 });
 const processes = [];
 // The token keeper's Durable Object config (disk directory), when the OAuth2 rows run.
 let keeper = null;
