@@ -97,7 +97,9 @@ const dir = mkdtempSync(join(tmpdir(), "portico-bench-"));
 // Idle connections closed after 2 s: rows pause (audit settles, the keeper table's waits).
 const client = makeClient(Math.max(C, LC), { idleMs: 2000 });
 const processes = [];
-// The token keeper's Durable Object config (disk directory), when the OAuth2 rows run.
+// The vault's storage process, and the token keeper's Durable Object config (disk
+// directory) when the OAuth2 rows run.
+let storage = null;
 let keeper = null;
 const cleanup = async () => {
   client.destroy();
@@ -105,8 +107,21 @@ const cleanup = async () => {
   await origin.close?.();
   rmSync(dir, { recursive: true, force: true });
   if (keeper) rmSync(keeper.dir, { recursive: true, force: true });
+  cleaned = true;
 };
 process.on("SIGINT", () => cleanup().finally(() => process.exit(130)));
+// On an uncaught error (a request that fails ends the run) the workerd processes
+// and the temp directories must not outlive it: the synchronous part of cleanup.
+let cleaned = false;
+process.on("exit", () => {
+  if (cleaned) return;
+  for (const p of processes) {
+    try {
+      if (p.pid) process.kill(p.pid);
+    } catch {}
+  }
+  for (const d of [dir, keeper?.dir, storage?.dbDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
 
 // ---- configuration ---------------------------------------------------------
 const ISSUER = "https://issuer.bench.test";
@@ -171,7 +186,6 @@ const extensions = [`(modules = [(name = ${capnpString(RATELIMIT_MODULE_NAME)}, 
 // ---- the vault: storage process, then a connection seeded through the API -------
 // A failure here turns the vault rows into n/a rows with the reason; the others run.
 const vaultFx = vaultFixture();
-let storage = null;
 let vaultIds = null;
 let vaultWhy = null;
 // The OAuth2 rows (row 9, the refresh table): the provider stand-in, the token
