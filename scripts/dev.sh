@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm run dev`: set up, build, apply the D1 migrations locally, seed the demo, start
 # the demo origin on 127.0.0.1:9001, the DNS-over-HTTPS stand-in on 127.0.0.1:8053
-# (domain verification, dev/doh.mjs) and the OAuth provider stand-in on 127.0.0.1:9002
-# (dev/oauth-provider.mjs), and serve Portico (with the example service, the dispatcher
+# (domain verification, dev/doh.mjs), the OAuth provider stand-in on 127.0.0.1:9002
+# (dev/oauth-provider.mjs; the `remote` host source's client credentials) and a real
+# OAuth server, oidc-provider, on 127.0.0.1:9003 (dev/oidc-provider.mjs, with its demo
+# API; dev/seed-oauth.mjs seeds the global "Demo OAuth" connector), and serve Portico (with the example service, the dispatcher
 # emulator and two tenant workers) on 127.0.0.1:8787. Once the API answers,
 # dev/seed-vault.mjs seeds the credential-vault demo through it (the global "Demo API"
 # connector and an acme connection; a secret must be sealed by the running worker).

@@ -302,4 +302,28 @@ proptest! {
             prop_assert!(url.to_ascii_lowercase().starts_with("https://app.example"));
         }
     }
+
+    #[test]
+    fn prop_oauth_states_and_keeper_are_total(state in tricky_text(80), query in tricky_text(48), now in any::<u64>(), expires in any::<u64>()) {
+        // Any text either splits into the issued shape or not; never a panic.
+        if let Some(p) = crate::oauth::state::StateParts::split(&state) {
+            prop_assert_eq!(p.row_key().len(), 64);
+            let b = crate::oauth::state::StateBinding { tenant: "t", connection: "c", sub: "s", expires_at_ms: expires };
+            let _ = p.verify(&[0; 32], &b);
+        }
+        let _ = crate::oauth::authorize::state_param(&query);
+        // The keeper decides for any clock and expiry without panicking, and never
+        // refreshes a token that is not due for a plain use.
+        let t = crate::oauth::token_set::TokenSet {
+            access_token: "a".into(),
+            refresh_token: Some("r".into()),
+            expires_at_ms: Some(expires),
+            scope: None,
+        };
+        let m = crate::oauth::keeper::KeeperMeta::new("t", "c");
+        let d = m.decide(Some(&t), crate::oauth::keeper::Ask::Usable, now);
+        let due = crate::oauth::keeper::refresh_at_ms(&t, 0).is_some_and(|at| now >= at);
+        prop_assert_eq!(d == crate::oauth::keeper::Decision::Refresh, due);
+        let _ = crate::oauth::keeper::alarm_at_ms(&t, now);
+    }
 }

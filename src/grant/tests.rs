@@ -154,3 +154,77 @@ fn a_credential_of_the_wrong_kind_is_refused() {
     );
     assert!(!format!("{g:?}").contains("TOPSECRET"));
 }
+
+fn oauth() -> serde_json::Value {
+    json!({
+        "type": "oauth2",
+        "authorization_url": "https://idp.example.com/authorize",
+        "token_url": "https://idp.example.com/token",
+        "scopes": ["read"],
+        "client_auth": "none",
+        "client_id": "app",
+    })
+}
+
+fn bearer(t: &str) -> Option<Credential> {
+    Some(Credential::Bearer(Secret::new(t.as_bytes().to_vec())))
+}
+
+#[test]
+fn an_oauth_token_is_due_without_one_or_from_its_refresh_time() {
+    let mut g = grant(oauth(), bearer("at-1"), None);
+    assert!(
+        !g.token_due(1_000.0),
+        "no refresh time known: used until a 401"
+    );
+    g.token_refresh_at_ms = Some(5_000.0);
+    assert!(!g.token_due(4_999.0));
+    assert!(g.token_due(5_000.0));
+    let none = grant(oauth(), None, None);
+    assert!(none.token_due(0.0), "ready without a token: ask the keeper");
+    let mut pending = grant(oauth(), None, None);
+    pending.state = ConnectionState::Pending;
+    assert!(!pending.token_due(0.0), "not ready: refused, not renewed");
+    let key = grant(
+        json!({"type": "api_key", "placement": "header", "name": "x-key"}),
+        key("k"),
+        None,
+    );
+    assert!(!key.token_due(f64::MAX), "only OAuth2 tokens are renewed");
+}
+
+#[test]
+fn a_renewed_grant_keeps_everything_but_the_token() {
+    let mut g = grant(oauth(), bearer("at-1"), None);
+    g.token_refresh_at_ms = Some(1.0);
+    assert_eq!(
+        g.token_hash(),
+        Some(crate::oauth::keeper::token_hash("at-1"))
+    );
+    let r = g.with_token(Credential::Bearer(Secret::new(b"at-2".to_vec())), Some(9.0));
+    assert_eq!(
+        r.token_hash(),
+        Some(crate::oauth::keeper::token_hash("at-2"))
+    );
+    assert_eq!(r.token_refresh_at_ms, Some(9.0));
+    assert!(!r.token_due(5.0));
+    assert_eq!(
+        (r.tenant_id.as_str(), r.connection_id.as_str()),
+        ("acme", "conn_1")
+    );
+    assert!(Rc::ptr_eq(&r.spec, &g.spec));
+    let inj = r
+        .authorize(&Use {
+            method: "GET",
+            url: "https://api.example.com/v1/x",
+            subject: None,
+            scopes: None,
+        })
+        .expect("authorized");
+    let (name, value) = inj.header.expect("header");
+    assert_eq!(
+        (name.as_str(), value.as_str()),
+        ("authorization", "Bearer at-2")
+    );
+    assert_eq!(grant(oauth(), key("k"), None).token_hash(), None);
+}

@@ -10,8 +10,10 @@ use crate::connection::body::{check_credentials, connection_create, connection_p
 use crate::connection::ConnectionState;
 use crate::connector::{AuthSpec, ConnectorSpec, VersionState};
 use crate::message::SimpleResponse;
+use crate::platform::keeper_client;
 use crate::platform::store::{
-    ConnectionChange, ConnectionRow, GuardedWrite, IndexChange, NewConnection, Store, VaultIndex,
+    ConnectionChange, ConnectionRow, GuardedWrite, IndexChange, NewConnection, OAuthConnectionRow,
+    Store, VaultIndex,
 };
 use crate::platform::vault::{Record, Stored, Vault};
 use crate::vault::RecordKind;
@@ -291,7 +293,7 @@ pub(super) async fn update(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let row = require_connection(c, store).await?;
-    super::oauth::revoke(c, store, &row.id).await?;
+    revoke_tokens(c, store, &row.id).await?;
     delete_secret(c, store, &row.id).await?;
     let key = RecordKind::ConnectionSecret.storage_key(c.tid(), &row.id);
     let at = now_iso();
@@ -311,7 +313,7 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 pub(super) async fn disconnect(c: &Call<'_>, store: &Store) -> Result<SimpleResponse, Problem> {
     c.require_tenant(store).await?;
     let row = require_connection(c, store).await?;
-    let revocation = super::oauth::revoke(c, store, &row.id).await?;
+    let revocation = revoke_tokens(c, store, &row.id).await?;
     delete_secret(c, store, &row.id).await?;
     if revocation.is_some() {
         store.clear_connection_token(c.tid(), &row.id).await?;
@@ -353,7 +355,7 @@ pub(super) async fn purge_tenant_secrets(
     oauth_ids: &[String],
 ) {
     for id in oauth_ids {
-        if let Err(e) = crate::platform::keeper_client::revoke(c.env, tid, id).await {
+        if let Err(e) = keeper_client::revoke(c.env, tid, id).await {
             worker::console_error!(
                 "portico: tokens of {id} of deleted tenant {tid} not forgotten: {e}"
             );
@@ -369,4 +371,29 @@ pub(super) async fn purge_tenant_secrets(
         let _ = vault.delete(&r.object).await;
     }
     let _ = store.vault_index_remove_tenant(tid).await;
+}
+
+/// The spec of the connector version a connection uses.
+pub(super) fn row_spec(row: &OAuthConnectionRow) -> Result<ConnectorSpec, Problem> {
+    let v: Value = serde_json::from_str(&row.spec_json).unwrap_or(Value::Null);
+    ConnectorSpec::from_stored(&v)
+        .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))
+}
+
+/// Revokes an OAuth2 connection's tokens at the provider and forgets them (before
+/// `_disconnect` and `DELETE`): `None` for other connections.
+async fn revoke_tokens(c: &Call<'_>, store: &Store, cid: &str) -> Result<Option<String>, Problem> {
+    let Some(row) = store.oauth_connection(c.tid(), cid).await? else {
+        return Ok(None);
+    };
+    if !matches!(row_spec(&row)?.auth, AuthSpec::OAuth2(_)) {
+        return Ok(None);
+    }
+    keeper_client::revoke(c.env, c.tid(), cid)
+        .await
+        .map(Some)
+        .map_err(|e| {
+            Problem::internal()
+                .caused_by(format!("the token keeper could not forget the tokens: {e}"))
+        })
 }

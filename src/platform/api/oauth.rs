@@ -4,7 +4,7 @@
 //! keeper) and the keeper's status. The decisions are pure (`crate::oauth`).
 
 use super::call::{json_response, now_iso, read_json, Call};
-use super::connections::{new_connection_id, primary_of};
+use super::connections::{new_connection_id, primary_of, row_spec};
 use super::connectors::field_error;
 use crate::api::time::iso8601;
 use crate::api::Problem;
@@ -23,8 +23,7 @@ use crate::oauth::token_set::TokenSet;
 use crate::platform::env::var;
 use crate::platform::keeper_client;
 use crate::platform::store::{
-    AuditCx, Connected, GuardedWrite, IndexChange, NewConnection, NewState, OAuthConnectionRow,
-    StateRow, Store,
+    AuditCx, Connected, GuardedWrite, IndexChange, NewConnection, NewState, StateRow, Store,
 };
 use crate::platform::token_keeper::protocol::Outcome;
 use crate::platform::token_keeper::{load_client, oauth_timeout_ms, post_form};
@@ -45,13 +44,6 @@ fn oauth_spec(spec: &ConnectorSpec) -> Option<&OAuth2Spec> {
         AuthSpec::OAuth2(o) => Some(o),
         _ => None,
     }
-}
-
-/// The spec of the connector version a connection uses.
-fn row_spec(row: &OAuthConnectionRow) -> Result<ConnectorSpec, Problem> {
-    let v: Value = serde_json::from_str(&row.spec_json).unwrap_or(Value::Null);
-    ConnectorSpec::from_stored(&v)
-        .map_err(|_| Problem::internal().caused_by("stored connector spec does not validate"))
 }
 
 /// The id the PKCE verifier of state `key` is sealed under.
@@ -548,26 +540,4 @@ pub(super) async fn tokens(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
         .await
         .map_err(|e| Problem::internal().caused_by(e))?;
     Ok(json_response(200, &status))
-}
-
-/// Revokes an OAuth2 connection's tokens at the provider and forgets them (before
-/// `_disconnect` and `DELETE`): `None` for other connections.
-pub(super) async fn revoke(
-    c: &Call<'_>,
-    store: &Store,
-    cid: &str,
-) -> Result<Option<String>, Problem> {
-    let Some(row) = store.oauth_connection(c.tid(), cid).await? else {
-        return Ok(None);
-    };
-    if oauth_spec(&row_spec(&row)?).is_none() {
-        return Ok(None);
-    }
-    keeper_client::revoke(c.env, c.tid(), cid)
-        .await
-        .map(Some)
-        .map_err(|e| {
-            Problem::internal()
-                .caused_by(format!("the token keeper could not forget the tokens: {e}"))
-        })
 }
