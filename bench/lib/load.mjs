@@ -6,10 +6,13 @@ export const BODY_BYTES = 1024;
 
 /**
  * A target: { port, host, path, headers } on 127.0.0.1. `expect(status, bytes)`
- * defaults to 200 with a 1 KiB body.
+ * defaults to 200 with a 1 KiB body. `idleMs`: a kept-alive connection idle that
+ * long is closed by this side (workerd closes idle ones after 5 s, and a request
+ * reusing one at that moment fails with "socket hang up"; set it below 5 s when
+ * calls may pause).
  */
-export function makeClient(maxSockets) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets });
+export function makeClient(maxSockets, { idleMs } = {}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets, ...(idleMs ? { timeout: idleMs } : {}) });
   const one = (t) =>
     new Promise((res, rej) => {
       const req = http.request(

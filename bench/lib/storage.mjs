@@ -226,7 +226,7 @@ function get(port, path) {
  * Starts the storage process and applies d1-migrations/*.sql. Returns { services
  * (capnp service entries for the measured process's config), bindings (DB and
  * VAULT, for a worker there), query(sql, ...params) → rows, kvStats(), d1Stats(),
- * cpuSeconds, stop }.
+ * cpuSeconds, stop, pid, dbDir }.
  */
 export async function startStorage(dir, { verbose = false } = {}) {
   writeFileSync(join(dir, "bench-d1.js"), D1_MODULE);
@@ -276,6 +276,8 @@ export async function startStorage(dir, { verbose = false } = {}) {
   }
   const relays = [await relay(d1Port), await relay(kvPort)];
   return {
+    pid: p.pid,
+    dbDir,
     services: [
       `(name = "bench_d1", external = (address = "127.0.0.1:${relays[0].port}", http = ()))`,
       `(name = "bench_kv", external = (address = "127.0.0.1:${relays[1].port}", http = ()))`,
