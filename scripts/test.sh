@@ -14,4 +14,4 @@ echo "== end-to-end (workerd)"
 npm run --silent test:e2e
 echo "== end-to-end, fast path off (the workers-rs path alone gives the same answers)"
 PORTICO_E2E_VARS='{"PORTICO_FAST_PATH":"off"}' npm run --silent test:e2e -- \
-  handlers routing security_data_plane streaming timeouts websocket rate_limit jwt_handler
+  handlers routing security_data_plane streaming timeouts websocket rate_limit jwt_handler oauth_refresh

@@ -358,9 +358,9 @@ describe("oauth: the token keeper", () => {
   });
 
   describe("alarm", () => {
-    test("lifetimes under 10 minutes: the alarm is 5 minutes before expiry, or at once / the midpoint when that comes first — never later than the midpoint", async () => {
-      const late = [];
-      for (const lifetime of [480, 300]) {
+    test("lifetimes of 10 minutes or less: the alarm is at the refresh point (60 s before expiry); longer ones 5 minutes before", async () => {
+      const wrong = [];
+      for (const [lifetime, ahead] of [[480, 60], [300, 60], [660, 300]]) {
         const p = await k.provider({ ttl: 3600 });
         p.options.reportedTtl = lifetime;
         let t;
@@ -370,15 +370,13 @@ describe("oauth: the token keeper", () => {
         } finally {
           p.options.reportedTtl = undefined;
         }
-        if (t.refreshes >= 1) continue; // "at once": already refreshed by the alarm
         assert.ok(t.next_alarm_at, `${lifetime} s: an alarm`);
-        const obtained = ISO(t.access_expires_at) - lifetime * 1000;
-        const at = ISO(t.next_alarm_at) - obtained;
-        if (at > (lifetime * 1000) / 2 + 1000) {
-          late.push(`${lifetime} s lifetime: alarm ${Math.round(at / 1000)} s after the token was obtained (next_alarm_at ${t.next_alarm_at}, access_expires_at ${t.access_expires_at}); docs: 5 minutes before expiry (${Math.max(0, lifetime - 300)} s) or the midpoint (${lifetime / 2} s)`);
+        const before = ISO(t.access_expires_at) - ISO(t.next_alarm_at);
+        if (Math.abs(before - ahead * 1000) > 1000) {
+          wrong.push(`${lifetime} s lifetime: alarm ${Math.round(before / 1000)} s before expiry (next_alarm_at ${t.next_alarm_at}, access_expires_at ${t.access_expires_at}); docs: ${ahead} s`);
         }
       }
-      assert.deepEqual(late, [], late.join("; "));
+      assert.deepEqual(wrong, [], wrong.join("; "));
     });
 
     test("the alarm refreshes a connection nobody calls, and sets the next one 5 minutes before the new expiry", async () => {

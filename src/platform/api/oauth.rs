@@ -80,7 +80,9 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
         Some(Value::String(s)) => Some(s),
         Some(_) => return Err(field_error("connection_id", "must be a string")),
     };
-    let (row_id, spec, created) = match &reuse {
+    // Everything is checked before a new connection is created: a refused call
+    // leaves nothing behind.
+    let (existing, spec, to_create) = match &reuse {
         Some(id) => {
             if let Some(k) = fields.keys().next() {
                 return Err(field_error(
@@ -96,7 +98,7 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
             if oauth_spec(&spec).is_none() {
                 return Err(field_error("connection_id", "is not an oauth2 connection"));
             }
-            (row.id, spec, false)
+            (Some(row.id), spec, None)
         }
         None => {
             let new = connection_create(&body).map_err(Problem::validation)?;
@@ -107,8 +109,7 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
                     "the connector does not use oauth2",
                 ));
             }
-            let id = create_pending(c, store, &new, &connector_id, version).await?;
-            (id, spec, true)
+            (None, spec, Some((new, connector_id, version)))
         }
     };
     let Some(oauth) = oauth_spec(&spec) else {
@@ -132,6 +133,14 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
         .vault
         .purpose_key(None, STATE_PURPOSE)
         .map_err(Problem::from)?;
+    let created = to_create.is_some();
+    let row_id = match (existing, to_create) {
+        (Some(id), _) => id,
+        (None, Some((new, connector_id, version))) => {
+            create_pending(c, store, &new, &connector_id, version).await?
+        }
+        (None, None) => return Err(Problem::internal().caused_by("nothing to initiate")),
+    };
     let random = random32()?;
     let binding = StateBinding {
         tenant: c.tid(),
@@ -307,8 +316,7 @@ pub(super) async fn callback(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
     let state = match &parsed {
         Ok(cb) => Some(cb.state.clone()),
         // A refused callback still burns its state, so it cannot be completed later.
-        Err(CallbackError::Provider(_) | CallbackError::MissingCode) => state_param(c.query),
-        Err(_) => None,
+        Err(_) => state_param(c.query),
     };
     let consumed = match state.as_deref().and_then(StateParts::split) {
         Some(parts) => {
