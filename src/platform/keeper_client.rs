@@ -89,3 +89,17 @@ pub(crate) async fn status(env: &Env, tenant: &str, connection: &str) -> Result<
         Err(format!("token keeper answered {status}"))
     }
 }
+
+/// Re-seals the keeper's token set under the active key: the kid it is sealed
+/// under afterwards (`None`: nothing stored).
+pub(crate) async fn reseal(
+    env: &Env,
+    tenant: &str,
+    connection: &str,
+) -> Result<Option<String>, String> {
+    let (status, v) = send(env, "reseal", &call(tenant, connection)).await?;
+    if status != 200 {
+        return Err(format!("token keeper answered {status}"));
+    }
+    Ok(v.get("kid").and_then(Value::as_str).map(str::to_string))
+}

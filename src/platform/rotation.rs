@@ -4,6 +4,7 @@
 
 use super::env::var;
 use super::isolate::Isolate;
+use super::keeper_client;
 use super::store::{counts_json, Store, StoreError};
 use super::vault::{Record, Vault, VaultFailure};
 use crate::vault::RecordKind;
@@ -68,6 +69,19 @@ pub(crate) async fn reencrypt_batch(
             failed += 1;
             continue;
         };
+        if kind == RecordKind::ConnectionTokens {
+            // An OAuth2 token set lives in its connection's keeper: it re-seals
+            // itself (and re-indexes under the new kid).
+            match keeper_client::reseal(env, &r.tenant_id, &r.record_id).await {
+                Ok(Some(kid)) if kid == active => done += 1,
+                Ok(None) => store.vault_index_remove_if(&r.key, &r.object).await?,
+                Ok(Some(_)) | Err(_) => {
+                    failed += 1;
+                    worker::console_error!("portico: vault re-encryption of {} failed", r.key);
+                }
+            }
+            continue;
+        }
         let record = Record {
             tenant: &r.tenant_id,
             kind,

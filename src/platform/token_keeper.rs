@@ -39,6 +39,9 @@ pub(crate) const BINDING: &str = "CONNECTION_TOKENS";
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 /// Largest provider answer read (token responses are a few KiB).
 const MAX_PROVIDER_ANSWER: usize = 64 * 1024;
+/// The `object` of a keeper's index row in `vault_records`: the sealed token set is
+/// in the object's storage, not in KV.
+pub(crate) const KEEPER_OBJECT: &str = "durable-object:ConnectionTokens";
 /// Storage keys.
 const META: &str = "meta";
 const TOKENS: &str = "tokens";
@@ -233,6 +236,10 @@ impl DurableObject for ConnectionTokens {
                 };
                 outcome_response(&out)
             }
+            "/reseal" => {
+                let kid = inner.reseal().await;
+                answer(200, &json!({ "kid": kid }))
+            }
             "/revoke" => {
                 let revocation = inner.revoke().await;
                 answer(200, &json!({ "revocation": revocation }))
@@ -350,7 +357,67 @@ impl Inner {
             .storage()
             .put(TOKENS, envelope.to_json())
             .await
-            .map_err(|e| failed(format!("storage: {e}")))
+            .map_err(|e| failed(format!("storage: {e}")))?;
+        // Indexed with its kid, so vault status counts it and key rotation finds it.
+        let index = VaultIndex {
+            tenant: &meta.tenant,
+            kind: RecordKind::ConnectionTokens.key_segment(),
+            record_id: &meta.connection,
+            object: KEEPER_OBJECT,
+            kid: &envelope.kid,
+        };
+        let indexed = match Store::open(&self.env) {
+            Ok(store) => store
+                .vault_index_upsert(&index, &iso8601(now_ms()))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = indexed {
+            worker::console_error!(
+                "portico: token keeper of {} not indexed: {e}",
+                meta.connection
+            );
+        }
+        Ok(())
+    }
+
+    /// The kid the stored token set is sealed under, if one is stored.
+    async fn stored_kid(&self) -> Option<String> {
+        let raw: Option<String> = self.state.storage().get(TOKENS).await.ok().flatten();
+        Envelope::parse(&raw?).ok().map(|e| e.kid)
+    }
+
+    /// Re-seals the stored token set under the active key (key rotation), as the
+    /// flight: a refresh starting meanwhile waits for it instead of racing its write.
+    async fn reseal(self: &Rc<Self>) -> Option<String> {
+        loop {
+            self.settle_flight().await;
+            if self.flight.borrow().is_none() {
+                break;
+            }
+        }
+        let me = Rc::clone(self);
+        let p = future_to_promise(async move {
+            let out = match me.snapshot() {
+                None => Outcome::NoTokens,
+                Some(meta) => match me.read_tokens(&meta).await {
+                    Ok(Some(t)) => match me.write_tokens(&meta, &t).await {
+                        Ok(()) => Self::token_outcome(&meta, &t),
+                        Err(e) => e,
+                    },
+                    Ok(None) => Outcome::NoTokens,
+                    Err(e) => e,
+                },
+            };
+            *me.flight.borrow_mut() = None;
+            Ok(JsValue::from_str(
+                &serde_json::to_string(&out).unwrap_or_default(),
+            ))
+        });
+        *self.flight.borrow_mut() = Some(p.clone());
+        let _ = JsFuture::from(p).await;
+        self.stored_kid().await
     }
 
     fn token_outcome(meta: &KeeperMeta, t: &TokenSet) -> Outcome {
@@ -733,6 +800,10 @@ impl Inner {
         let storage = self.state.storage();
         let _ = storage.delete_alarm().await;
         let _ = storage.delete(TOKENS).await;
+        if let Ok(store) = Store::open(&self.env) {
+            let key = RecordKind::ConnectionTokens.storage_key(&meta.tenant, &meta.connection);
+            let _ = store.vault_index_remove_key(&key).await;
+        }
         let fresh = KeeperMeta::new(&meta.tenant, &meta.connection);
         *self.meta.borrow_mut() = Some(fresh.clone());
         let _ = storage.put(META, &fresh).await;

@@ -4,7 +4,7 @@
 //! write (state, scopes, who authorised, the access token's expiry).
 
 use super::audit::{AuditCx, AuditEvent, GuardedWrite};
-use super::{opt, s, IndexChange, Store, StoreError};
+use super::{opt, s, IndexChange, Store, StoreError, VaultIndex};
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 
@@ -347,6 +347,17 @@ impl Store {
         )?
         .run()
         .await?;
+        Ok(())
+    }
+
+    /// Indexes (or re-indexes) a record kept outside KV under `kid`, so vault status
+    /// counts it and the re-encryption job finds it.
+    pub(crate) async fn vault_index_upsert(
+        &self,
+        ix: &VaultIndex<'_>,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        self.vault_index_put(ix, at)?.run().await?;
         Ok(())
     }
 }
