@@ -54,9 +54,12 @@ describe("oauth: _initiate and the callback", () => {
   const newTenant = () => v.createTenant(uniq("tos"));
   const tokenCalls = () => idp.stats.tokenRequests;
   /** A pending connection of a fresh tenant with an approved authorization: the callback not yet called. */
+  // Each attempt its own connection: a label tells them apart (the same caller's
+  // identical _initiate reuses its abandoned pending connection).
   async function pendingApproval({ tid, sub = "alice", returnTo, connector = ctr.id, token } = {}) {
     tid ??= await newTenant();
-    const init = await k.initiate(tid, { connector_id: connector, ...(returnTo ? { return_to: returnTo } : {}) }, { expect: 201, ...(token ? { token } : {}) });
+    const labels = { attempt: crypto.randomBytes(4).toString("hex") };
+    const init = await k.initiate(tid, { connector_id: connector, labels, ...(returnTo ? { return_to: returnTo } : {}) }, { expect: 201, ...(token ? { token } : {}) });
     const approval = await k.approve(init.data.authorize_url, { sub });
     return { tid, init, conn: init.data.connection, approval, state: approval.state, code: approval.code };
   }
@@ -75,6 +78,28 @@ describe("oauth: _initiate and the callback", () => {
   const stateRow = async (state) => h.db.prepare("SELECT * FROM oauth_states WHERE key = ?1").bind(stateKey(state)).first();
 
   describe("_initiate", () => {
+    test("the same caller trying again reuses its abandoned pending connection (200, earlier state superseded); another caller, other labels or a completed one get a new connection", async () => {
+      const tid = await newTenant();
+      const first = await k.initiate(tid, { connector_id: ctr.id }, { expect: 201 });
+      const again = await k.initiate(tid, { connector_id: ctr.id }, { expect: 200 });
+      assert.equal(again.data.connection.id, first.data.connection.id, "the same pending connection");
+      assert.notEqual(stateOf(again), stateOf(first), "a new state");
+      const old = await k.approve(first.data.authorize_url);
+      await noTokenCall("superseded", async () => {
+        await expectRefusal(await k.callback(old.path), 400, "oauth_state_mismatch", "the first attempt's state");
+      });
+      const bob = await k.initiate(tid, { connector_id: ctr.id }, { expect: 201, token: tenantToken(tid, { sub: "bob" }) });
+      assert.notEqual(bob.data.connection.id, first.data.connection.id, "another caller: its own connection");
+      const labelled = await k.initiate(tid, { connector_id: ctr.id, labels: { team: "x" } }, { expect: 201 });
+      assert.notEqual(labelled.data.connection.id, first.data.connection.id, "other labels: another connection");
+      const done = await k.approve(again.data.authorize_url);
+      assert.equal((await k.callback(done.path)).status, 200, "the reused connection completes");
+      const after = await k.initiate(tid, { connector_id: ctr.id }, { expect: 201 });
+      assert.notEqual(after.data.connection.id, first.data.connection.id, "a ready connection is not reused");
+      const listed = (await v.api("GET", `/tenants/${tid}/connections?limit=100`, { token: tenantToken(tid) })).data.items.map((c) => c.id);
+      assert.equal(listed.length, 4, `four connections: ${listed}`);
+    });
+
     test("a new connection: 201 pending, the documented authorize URL, a state row keyed by the SHA-256 of its random part", async () => {
       const tid = await newTenant();
       const calls = tokenCalls();

@@ -109,7 +109,17 @@ pub(super) async fn initiate(c: &Call<'_>, store: &Store) -> Result<SimpleRespon
                     "the connector does not use oauth2",
                 ));
             }
-            (None, spec, Some((new, connector_id, version)))
+            // The same caller trying again: its abandoned pending connection is reused.
+            let labels = serde_json::to_string(&new.labels).unwrap_or_else(|_| "{}".into());
+            let policy = new.policy.as_ref().map(|p| p.to_json().to_string());
+            let actor = &c.caller()?.actor;
+            match store
+                .reusable_pending(c.tid(), &connector_id, actor, &labels, policy.as_deref())
+                .await?
+            {
+                Some(id) => (Some(id), spec, None),
+                None => (None, spec, Some((new, connector_id, version))),
+            }
         }
     };
     let Some(oauth) = oauth_spec(&spec) else {

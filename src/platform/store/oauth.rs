@@ -360,4 +360,31 @@ impl Store {
         self.vault_index_put(ix, at)?.run().await?;
         Ok(())
     }
+
+    /// A pending connection `sub` initiated on `connector_id` with these labels and
+    /// policy and never completed (its latest state still stored): `_initiate` reuses
+    /// it instead of piling up abandoned attempts.
+    pub(crate) async fn reusable_pending(
+        &self,
+        tid: &str,
+        connector_id: &str,
+        sub: &str,
+        labels_json: &str,
+        policy_json: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let rows: Vec<Row> = self
+            .rows(
+                "SELECT c.id FROM connections c JOIN oauth_states st ON st.key = c.pending_state \
+                 WHERE c.tenant_id = ?1 AND c.connector_id = ?2 AND c.state = 'pending' AND c.secret_set = 0 \
+                 AND st.sub = ?3 AND c.labels_json = ?4 AND c.policy_json IS ?5 \
+                 ORDER BY c.created_at DESC LIMIT 1",
+                &[s(tid), s(connector_id), s(sub), s(labels_json), opt(policy_json)],
+            )
+            .await?;
+        Ok(rows.into_iter().next().map(|r| r.id))
+    }
 }
