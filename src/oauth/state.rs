@@ -56,11 +56,11 @@ fn message(random: &str, b: &StateBinding<'_>) -> Vec<u8> {
 }
 
 fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
-    // HMAC takes a key of any length: `new_from_slice` cannot fail.
-    match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC accepts any key length"),
-    }
+    // HMAC zero-pads a key shorter than the block: the same MAC as the 32-byte key,
+    // through the infallible fixed-size constructor.
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block.into())
 }
 
 /// A new state for `binding` from 32 random bytes.
@@ -166,6 +166,16 @@ mod tests {
             ..binding()
         };
         assert!(!p.verify(&KEY, &shifted));
+    }
+
+    #[test]
+    fn the_padded_key_gives_the_standard_hmac() {
+        // The block-sized, zero-padded key and the variable-length constructor agree.
+        let mut a = hmac(&KEY);
+        a.update(b"message");
+        let mut b = <Hmac<Sha256> as Mac>::new_from_slice(&KEY).expect("any length");
+        b.update(b"message");
+        assert_eq!(a.finalize().into_bytes(), b.finalize().into_bytes());
     }
 
     #[test]
