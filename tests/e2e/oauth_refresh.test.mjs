@@ -489,6 +489,69 @@ describe("oauth: the token keeper", () => {
     });
   });
 
+  describe("a credentials route with an OAuth2 connection", () => {
+    // The route's http terminal calls the provider's resource with the connection's
+    // access token (data-plane host of the tenant, not the proxy endpoint).
+    async function routed(p) {
+      const s = await k.ready(p);
+      const domain = `${crypto.randomBytes(5).toString("hex")}.oauth-route.test`;
+      const d = await k.v.api("POST", `/tenants/${s.tid}/domains`, { body: { domain } });
+      assert.equal(d.status, 201, show(d));
+      const r = await k.v.api("POST", `/tenants/${s.tid}/routes`, {
+        token: s.token,
+        body: {
+          match: { path: "/r/*" },
+          handlers: [
+            { type: "credentials", options: { connection_id: s.conn.id } },
+            { type: "http", options: { upstream_url: `${p.url}/resource` } },
+          ],
+        },
+      });
+      assert.equal(r.status, 201, show(r));
+      return { ...s, host: domain };
+    }
+    const viaRoute = (s, m) => call.fetch(`/r/${m}`, { host: s.host });
+
+    test("the route sends the access token; a 401 is refreshed once and the bodyless call replayed (also when the warm call took the fast path)", async () => {
+      const p = await k.provider();
+      const s = await routed(p);
+      const first = p.issued[0];
+      const m1 = marker();
+      assert.equal((await viaRoute(s, m1)).status, 200);
+      assert.deepEqual(entries(p, m1).map((e) => e.token), [first.access_token], "the connection's token");
+      // Warm now (the isolate holds the connection): the next call may take the fast path.
+      assert.equal(p.revoke(first.access_token), true);
+      const m2 = marker();
+      const res = await viaRoute(s, m2);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(refreshes(p), 1, "one refresh");
+      assert.deepEqual(entries(p, m2).map((e) => [e.status, e.token]), [[401, first.access_token], [200, p.issued[1].access_token]], "the call, then one replay");
+      const wa = 'Bearer error="invalid_token"';
+      p.next("resource", ...Array.from({ length: 4 }, () => ({ status: 401, body: { error: "invalid_token" }, headers: { "www-authenticate": wa } })));
+      const m3 = marker();
+      const again = await viaRoute(s, m3);
+      assert.equal(again.status, 401, "a persistent 401 goes back");
+      assert.equal(entries(p, m3).length, 2, "one call and one replay, no loop");
+      assert.equal(refreshes(p), 2);
+    });
+
+    test("a token due for renewal is refreshed before the route's call", async () => {
+      const p = await k.provider();
+      p.options.reportedTtl = 2;
+      let s;
+      try {
+        s = await routed(p);
+      } finally {
+        p.options.reportedTtl = undefined;
+      }
+      await pastRefreshPoint();
+      const m = marker();
+      assert.equal((await viaRoute(s, m)).status, 200);
+      assert.equal(refreshes(p), 1);
+      assert.deepEqual(entries(p, m).map((e) => e.token), [p.issued[1].access_token], "only the new token was sent");
+    });
+  });
+
   describe("key rotation", () => {
     // The keeper's worker keeps one ring in this suite, so a re-seal under a new key is
     // not reachable here; what is: the token set is indexed as a vault record under its
