@@ -170,6 +170,15 @@ struct Inner {
     flight: RefCell<Option<js_sys::Promise>>,
 }
 
+/// The audit context of the keeper's own rows (no caller, no request).
+fn keeper_cx(at: &str) -> AuditCx<'_> {
+    AuditCx {
+        actor: "token-keeper",
+        request_id: "",
+        at,
+    }
+}
+
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
@@ -650,13 +659,8 @@ impl Inner {
             return;
         };
         let at = iso8601(now_ms());
-        let a = AuditCx {
-            actor: "token-keeper",
-            request_id: "",
-            at: &at,
-        };
         if let Err(e) = store
-            .oauth_event(&meta.tenant, &meta.connection, action, &a)
+            .oauth_event(&meta.tenant, &meta.connection, action, &keeper_cx(&at))
             .await
         {
             worker::console_error!("portico: token keeper audit row not written: {e}");
@@ -681,13 +685,8 @@ impl Inner {
             return;
         };
         let at = iso8601(now_ms());
-        let audit = AuditCx {
-            actor: "token-keeper",
-            request_id: "",
-            at: &at,
-        };
         if let Err(e) = store
-            .oauth_needs_reauth(&meta.tenant, &meta.connection, &audit)
+            .oauth_needs_reauth(&meta.tenant, &meta.connection, &keeper_cx(&at))
             .await
         {
             worker::console_error!(
