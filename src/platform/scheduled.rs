@@ -22,14 +22,18 @@ enum Job {
     ReencryptVault,
     /// Delete audit rows older than `PORTICO_AUDIT_RETENTION_DAYS`.
     PurgeAudit,
+    /// Delete OAuth2 connections left `pending` longer than
+    /// `PORTICO_PENDING_CONNECTION_HOURS` with no live state (abandoned attempts).
+    SweepPendingConnections,
 }
 
 impl Job {
-    const ALL: [Job; 4] = [
+    const ALL: [Job; 5] = [
         Job::RecheckPendingDomains,
         Job::ExpirePendingDomains,
         Job::ReencryptVault,
         Job::PurgeAudit,
+        Job::SweepPendingConnections,
     ];
 
     fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Job {
             Self::ExpirePendingDomains => "expire-pending-domains",
             Self::ReencryptVault => "vault-reencrypt",
             Self::PurgeAudit => "purge-audit",
+            Self::SweepPendingConnections => "sweep-pending-connections",
         }
     }
 
@@ -92,6 +97,34 @@ impl Job {
                     .await
                     .map(|n| format!("removed {n} domains pending since before {cutoff}"))
             }
+            Self::SweepPendingConnections => {
+                let hours = pending_connection_hours(env);
+                if hours == 0 {
+                    return Ok("off (PORTICO_PENDING_CONNECTION_HOURS=0)".into());
+                }
+                let cutoff = iso8601(now_ms.saturating_sub(hours.saturating_mul(3_600_000)));
+                let swept = store
+                    .sweep_pending_connections(&cutoff, now_ms as f64, SWEEP_BATCH)
+                    .await?;
+                let mut connectors: Vec<&str> = Vec::new();
+                for c in &swept {
+                    store
+                        .oauth_event(&c.tenant_id, &c.id, "connection.expired", &audit)
+                        .await?;
+                    if !connectors.contains(&c.connector_id.as_str()) {
+                        connectors.push(&c.connector_id);
+                    }
+                }
+                for cid in connectors {
+                    store
+                        .settle_versions(cid, &iso.api.cp_tenant_id, &audit)
+                        .await?;
+                }
+                Ok(format!(
+                    "removed {} connections pending since before {cutoff}",
+                    swept.len()
+                ))
+            }
             Self::RecheckPendingDomains => recheck_pending(iso, &store, &audit).await.map(|s| {
                 format!(
                     "checked {} pending domains, {} verified",
@@ -106,6 +139,17 @@ impl Job {
 const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 90;
 /// Rows deleted per run (a backlog drains over a few runs).
 const AUDIT_PURGE_BATCH: u32 = 5000;
+
+/// Default `PORTICO_PENDING_CONNECTION_HOURS`.
+const DEFAULT_PENDING_CONNECTION_HOURS: u64 = 24;
+/// Pending connections removed per run.
+const SWEEP_BATCH: u32 = 100;
+
+fn pending_connection_hours(env: &Env) -> u64 {
+    var(env, "PORTICO_PENDING_CONNECTION_HOURS")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_PENDING_CONNECTION_HOURS)
+}
 
 fn audit_retention_days(env: &Env) -> u64 {
     var(env, "PORTICO_AUDIT_RETENTION_DAYS")

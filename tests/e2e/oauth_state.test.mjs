@@ -191,6 +191,32 @@ describe("oauth: _initiate and the callback", () => {
     });
   });
 
+  describe("abandoned attempts", () => {
+    test("the scheduled sweep removes connections pending longer than PORTICO_PENDING_CONNECTION_HOURS with no live state (audited); recent ones and ones with a live state stay", async () => {
+      const tid = await newTenant();
+      const init = async (team) => (await k.initiate(tid, { connector_id: ctr.id, labels: { team } }, { expect: 201 })).data.connection.id;
+      const abandoned = await init("a");
+      const liveState = await init("b");
+      const recent = await init("c");
+      const dayAgo = new Date(Date.now() - 25 * 3600_000).toISOString();
+      for (const id of [abandoned, liveState]) {
+        await h.db.prepare("UPDATE connections SET created_at = ?2 WHERE id = ?1").bind(id, dayAgo).run();
+      }
+      // The abandoned attempt's state expired (its row is still there until purged).
+      await h.db.prepare("UPDATE oauth_states SET expires_at_ms = ?2 WHERE connection_id = ?1").bind(abandoned, Date.now() - 1000).run();
+      const worker = await h.mf.getWorker("portico");
+      const res = await worker.scheduled({ cron: "*/10 * * * *", scheduledTime: new Date() });
+      assert.equal(res.outcome, "ok");
+      const ids = (await v.api("GET", `/tenants/${tid}/connections?limit=100`, { token: tenantToken(tid) })).data.items.map((c) => c.id);
+      assert.ok(!ids.includes(abandoned), "the abandoned attempt is gone");
+      assert.ok(ids.includes(liveState), "an old connection whose state is still live stays");
+      assert.ok(ids.includes(recent), "a recent attempt stays");
+      const audit = await v.api("GET", `/tenants/${tid}/audit?limit=100`, { token: tenantToken(tid) });
+      const expired = audit.data.items.filter((r) => r.action === "connection.expired");
+      assert.deepEqual(expired.map((r) => r.object_id), [abandoned], "audited as connection.expired");
+    });
+  });
+
   describe("the callback, accepted", () => {
     for (const client of ["basic", "post", "public"]) {
       test(`client_auth ${client === "public" ? "none" : `client_secret_${client}`}: the code exchanged with PKCE, redirect_uri and the client auth; 302 to return_to; ready with scopes and authorized_by`, async () => {

@@ -9,7 +9,7 @@ use crate::api::authz::Principal;
 use crate::api::time::new_id;
 use crate::api::{Problem, ProblemKind};
 use crate::config::ConfigError;
-use crate::connector::versions::{next_version, publish, settle, PublishError, VersionRow};
+use crate::connector::versions::{next_version, publish, PublishError, VersionRow};
 use crate::connector::{validate_version, SecretField, UrlRules, VersionState};
 use crate::message::SimpleResponse;
 use crate::platform::store::{
@@ -353,14 +353,7 @@ async fn write_version(
 }
 
 fn rows(versions: &[VersionDbRow]) -> Vec<VersionRow> {
-    versions
-        .iter()
-        .map(|v| VersionRow {
-            version: v.number(),
-            state: v.state(),
-            in_use: v.in_use > 0.0,
-        })
-        .collect()
+    versions.iter().map(VersionDbRow::rule_row).collect()
 }
 
 fn version_immutable(ver: u32) -> Problem {
@@ -433,23 +426,9 @@ pub(super) async fn delete(c: &Call<'_>, store: &Store) -> Result<SimpleResponse
 /// Archives `active` versions no connection uses any more (after a connection of
 /// connector `cid` went).
 pub(super) async fn settle_versions(c: &Call<'_>, store: &Store, cid: &str) -> Result<(), Problem> {
-    let Some(row) = store.get_connector(cid).await? else {
-        return Ok(());
-    };
-    let versions = store.list_versions(cid).await?;
-    let changes = settle(&rows(&versions));
-    if changes.is_empty() {
-        return Ok(());
-    }
     let at = now_iso();
     store
-        .set_version_states(
-            cid,
-            &changes,
-            "connector.versions_settled",
-            owner_tenant(c, &row),
-            &c.audit(&at)?,
-        )
+        .settle_versions(cid, &c.iso.api.cp_tenant_id, &c.audit(&at)?)
         .await?;
     Ok(())
 }

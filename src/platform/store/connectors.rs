@@ -38,6 +38,15 @@ impl VersionDbRow {
         self.version.max(0.0) as u32
     }
 
+    /// What the pure version rules read.
+    pub(crate) fn rule_row(&self) -> crate::connector::versions::VersionRow {
+        crate::connector::versions::VersionRow {
+            version: self.number(),
+            state: self.state(),
+            in_use: self.in_use > 0.0,
+        }
+    }
+
     pub(crate) fn state(&self) -> VersionState {
         VersionState::parse(&self.state).unwrap_or(VersionState::Archived)
     }
@@ -291,4 +300,28 @@ pub(crate) fn connector_json(r: &ConnectorRow, versions: Option<&[VersionDbRow]>
         v["client_secret_set"] = json!(shown.is_some_and(|s| s.client_secret_set > 0.0));
     }
     v
+}
+
+impl Store {
+    /// Archives the connector's versions no connection uses any more (a connector
+    /// without an owner is global: its audit rows go to `cp_tenant`).
+    pub(crate) async fn settle_versions(
+        &self,
+        cid: &str,
+        cp_tenant: &str,
+        a: &AuditCx<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(row) = self.get_connector(cid).await? else {
+            return Ok(());
+        };
+        let versions = self.list_versions(cid).await?;
+        let rows: Vec<_> = versions.iter().map(VersionDbRow::rule_row).collect();
+        let changes = crate::connector::versions::settle(&rows);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let owner = row.owner_tenant_id.as_deref().unwrap_or(cp_tenant);
+        self.set_version_states(cid, &changes, "connector.versions_settled", owner, a)
+            .await
+    }
 }

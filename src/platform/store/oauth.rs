@@ -387,4 +387,33 @@ impl Store {
             .await?;
         Ok(rows.into_iter().next().map(|r| r.id))
     }
+
+    /// Deletes up to `limit` OAuth2 connections still `pending`, created before
+    /// `cutoff` (ISO 8601), that hold no secret and have no live state: attempts
+    /// nobody completed. Returns them (tenant, id, connector) for audit and settling.
+    pub(crate) async fn sweep_pending_connections(
+        &self,
+        cutoff: &str,
+        now_ms: f64,
+        limit: u32,
+    ) -> Result<Vec<SweptConnection>, StoreError> {
+        self.rows(
+            "DELETE FROM connections WHERE id IN ( \
+               SELECT c.id FROM connections c \
+               WHERE c.state = 'pending' AND c.secret_set = 0 AND c.created_at < ?1 \
+               AND NOT EXISTS (SELECT 1 FROM oauth_states st WHERE st.connection_id = c.id AND st.expires_at_ms >= ?2) \
+               LIMIT ?3) \
+             RETURNING tenant_id, id, connector_id",
+            &[s(cutoff), JsValue::from(now_ms), JsValue::from(limit)],
+        )
+        .await
+    }
+}
+
+/// A pending connection the sweep deleted.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct SweptConnection {
+    pub(crate) tenant_id: String,
+    pub(crate) id: String,
+    pub(crate) connector_id: String,
 }
