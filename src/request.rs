@@ -196,16 +196,21 @@ pub enum CredentialFailure {
 }
 
 impl CredentialFailure {
-    /// The §5 answer of a vault or token failure (`None`: the caller renders it).
-    pub fn as_proxy_error(&self) -> Option<crate::error::ProxyError> {
+    /// The §5 answer of a failure to open a connection for a call: 503
+    /// `vault_unavailable`, 409 `connection_not_ready`, 503 `token_unavailable`, or
+    /// 502 `credentials_failed` (the detail is logged, never sent).
+    pub fn to_proxy_error(&self) -> crate::error::ProxyError {
         use crate::error::ProxyError;
         match self {
-            CredentialFailure::NeedsReauth => Some(ProxyError::ConnectionNotReady("needs_reauth")),
-            CredentialFailure::CoolingDown(s) => {
-                Some(ProxyError::TokenUnavailable { retry_after_s: *s })
+            CredentialFailure::NeedsReauth => ProxyError::ConnectionNotReady("needs_reauth"),
+            CredentialFailure::CoolingDown(s) => ProxyError::TokenUnavailable { retry_after_s: *s },
+            CredentialFailure::VaultUnavailable => ProxyError::VaultUnavailable,
+            CredentialFailure::NotFound | CredentialFailure::Unreadable(_) => {
+                ProxyError::HandlerFailed {
+                    handler: "credentials",
+                    detail: self.to_string(),
+                }
             }
-            CredentialFailure::VaultUnavailable => Some(ProxyError::VaultUnavailable),
-            _ => None,
         }
     }
 }

@@ -276,7 +276,7 @@ fn need_failed(e: &NeedError) -> ProxyError {
             f @ (CredentialFailure::VaultUnavailable
             | CredentialFailure::NeedsReauth
             | CredentialFailure::CoolingDown(_)),
-        ) => f.as_proxy_error().unwrap_or_else(|| failed(f.to_string())),
+        ) => f.to_proxy_error(),
         other => failed(other.to_string()),
     }
 }

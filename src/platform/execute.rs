@@ -160,23 +160,14 @@ async fn reinject(
     headers: &web_sys::Headers,
     refused: String,
 ) -> Result<UpstreamCall, ProxyError> {
-    let renewed = grants::replace_token(&iso.grants, env, grant, refused)
-        .await
-        .map_err(|f| {
-            f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
-                handler: "credentials",
-                detail: f.to_string(),
-            })
-        })?;
     let used = after.credential_use();
-    let injection = renewed
-        .authorize(&Use {
-            method: &after.head().method,
-            url: &call.url,
-            subject: used.and_then(|u| u.subject.as_deref()),
-            scopes: used.and_then(|u| u.scopes.as_deref()),
-        })
-        .map_err(ProxyError::from)?;
+    let call_use = Use {
+        method: &after.head().method,
+        url: &call.url,
+        subject: used.and_then(|u| u.subject.as_deref()),
+        scopes: used.and_then(|u| u.scopes.as_deref()),
+    };
+    let injection = grants::reauthorize(&iso.grants, env, grant, refused, &call_use).await?;
     if let Some((name, value)) = &injection.header {
         let _ = headers.set(name, value.as_str());
     }

@@ -13,9 +13,11 @@ use super::vault::{Record, Vault, VaultFailure, VaultState};
 use crate::connection::policy::Policy;
 use crate::connection::ConnectionState;
 use crate::connector::ConnectorSpec;
+use crate::error::ProxyError;
 use crate::grant::cache::{Cache, Lookup};
-use crate::grant::Grant;
+use crate::grant::{Grant, Use};
 use crate::request::CredentialFailure;
+use crate::vault::inject::Injection;
 use crate::vault::{Credential, RecordKind, Secret};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -126,6 +128,21 @@ pub(crate) async fn replace_token(
     refused: String,
 ) -> Opened {
     renew(cache, env, grant, Some(refused)).await
+}
+
+/// What to inject into `call` instead, once the upstream refused the token hashed
+/// `refused`: the keeper's replacement, authorised like the first attempt.
+pub(crate) async fn reauthorize(
+    cache: &GrantCache,
+    env: &Env,
+    grant: &Grant,
+    refused: String,
+    call: &Use<'_>,
+) -> Result<Injection, ProxyError> {
+    let renewed = replace_token(cache, env, grant, refused)
+        .await
+        .map_err(|f| f.to_proxy_error())?;
+    Ok(renewed.authorize(call)?)
 }
 
 async fn renew(cache: &GrantCache, env: &Env, grant: &Grant, replace: Option<String>) -> Opened {

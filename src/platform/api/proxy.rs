@@ -57,10 +57,7 @@ pub(super) async fn serve(c: &Call<'_>, ctx: &Context) -> Result<web_sys::Respon
             return answer(&ProxyError::VaultUnavailable, c)
         }
         Err(f) => {
-            let err = f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
-                handler: "credentials",
-                detail: f.to_string(),
-            });
+            let err = f.to_proxy_error();
             let mut facts = audit_facts(c, None);
             facts.path = String::new();
             finish(c, ctx, facts, err.status(), started_ms, None);
@@ -298,17 +295,9 @@ async fn forward(
     let oauth = matches!(spec.auth, AuthSpec::OAuth2(_));
     let body = out_body(c, &injection, oauth, &out).await?;
     let renew = |refused: String| async move {
-        let renewed = grants::replace_token(&c.iso.grants, c.env, grant, refused)
+        grants::reauthorize(&c.iso.grants, c.env, grant, refused, &call_use)
             .await
-            .map_err(|f| {
-                Failure::Data(f.as_proxy_error().unwrap_or(ProxyError::HandlerFailed {
-                    handler: "credentials",
-                    detail: f.to_string(),
-                }))
-            })?;
-        renewed
-            .authorize(&call_use)
-            .map_err(|r| Failure::Data(r.into()))
+            .map_err(Failure::Data)
     };
     // The fast path already saw the upstream refuse a token: replace it first,
     // then send once (that was the replay).
